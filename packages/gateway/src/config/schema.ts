@@ -1,0 +1,156 @@
+import { duration, hostPort } from "@airlock/runtime";
+import { z } from "zod";
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "expected a name of letters, digits, _ . -");
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "expected the lowercase hex of a sha256 digest (64 characters)");
+const action = z.enum(["allow", "deny", "review"]);
+
+const issuer = z
+  .object({
+    name,
+    issuer: z.url(),
+    audience: z.string().min(1),
+    jwks_file: z.string().min(1).optional(),
+    jwks_url: z.url().optional(),
+    groups_claim: z.string().min(1).optional(),
+    max_lifetime: duration.optional(),
+  })
+  .strict()
+  .refine((value) => value.jwks_file === undefined || value.jwks_url === undefined, {
+    message: "set jwks_file or jwks_url, not both",
+  });
+
+const groupRule = z
+  .object({
+    group: name,
+    issuer: name,
+    claims: z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])),
+  })
+  .strict();
+
+const maskColumn = z
+  .object({
+    column: z.string().regex(/^[^.\s]+\.[^.\s]+\.[^.\s]+$/, "expected schema.table.column"),
+    style: z.enum(["redact", "partial", "null", "pseudonym"]).default("redact"),
+    keep: z.number().int().min(0).max(64).optional(),
+  })
+  .strict();
+
+const connection = z
+  .object({
+    name,
+    protocol: z.enum(["postgres", "mysql", "mongodb"]),
+    agent: name,
+    listen: hostPort.optional(),
+    /** Accept plaintext passwords (tokens) from non-loopback clients on the native listener. */
+    insecure_plaintext: z.boolean().default(false),
+    masking: z
+      .object({
+        columns: z.array(maskColumn).default([]),
+        detectors: z.array(z.enum(["card_number", "email", "ssn", "iban", "phone", "secret"])).default([]),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+const policy = z
+  .object({
+    name,
+    groups: z.array(name).min(1),
+    connections: z.array(name).min(1),
+    actions: z
+      .object({
+        read: action.default("deny"),
+        write: action.default("deny"),
+        ddl: action.default("deny"),
+        admin: action.default("deny"),
+        export: action.default("deny"),
+        dangerous: action.default("deny"),
+      })
+      .strict(),
+    max_rows: z.number().int().positive().optional(),
+    max_session: duration.optional(),
+    unmasked: z.boolean().default(false),
+    reviewers: z.array(name).optional(),
+    review_timeout: duration.optional(),
+  })
+  .strict();
+
+/** The schema of gateway.yaml. */
+export const gatewayConfigSchema = z
+  .object({
+    listen: z
+      .object({ grpc: hostPort.default("127.0.0.1:8443"), http: hostPort.default("127.0.0.1:8080") })
+      .strict()
+      .default({ grpc: "127.0.0.1:8443", http: "127.0.0.1:8080" }),
+    tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
+    store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "expected sqlite:PATH or postgres://...").default("sqlite:./data/airlock.db"),
+    recordings: z.string().min(1).default("./data/recordings"),
+    identity: z
+      .object({
+        issuers: z.array(issuer).min(1),
+        group_rules: z.array(groupRule).default([]),
+        clock_tolerance: duration.default(30_000),
+      })
+      .strict(),
+    reviewers: z.array(z.object({ name, key_sha256: sha256Hex, groups: z.array(name).default([]) }).strict()).default([]),
+    agents: z.array(z.object({ name, key_sha256: sha256Hex }).strict()).min(1),
+    connections: z.array(connection).min(1),
+    policies: z.array(policy).default([]),
+    limits: z
+      .object({
+        /** Largest protocol message accepted from a client or an agent. */
+        max_message_bytes: z.number().int().min(1024).max(1 << 30).default(64 << 20),
+        /** How long a new session waits for its agent to open the database session. */
+        agent_timeout: duration.default(15_000),
+      })
+      .strict()
+      .default({ max_message_bytes: 64 << 20, agent_timeout: 15_000 }),
+    log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") }).strict().default({ level: "info" }),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    const unique = (items: readonly { name: string }[], key: string) => {
+      const seen = new Set<string>();
+      items.forEach((item, index) => {
+        if (seen.has(item.name)) context.addIssue({ code: "custom", path: [key, index, "name"], message: `duplicate name \`${item.name}\`` });
+        seen.add(item.name);
+      });
+      return seen;
+    };
+    const issuers = unique(config.identity.issuers, "identity.issuers");
+    const agents = unique(config.agents, "agents");
+    const connections = unique(config.connections, "connections");
+    unique(config.policies, "policies");
+    unique(config.reviewers, "reviewers");
+    config.identity.group_rules.forEach((rule, index) => {
+      if (!issuers.has(rule.issuer)) {
+        context.addIssue({ code: "custom", path: ["identity", "group_rules", index, "issuer"], message: `no issuer is named \`${rule.issuer}\`` });
+      }
+    });
+    const listens = new Set<string>();
+    config.connections.forEach((connection, index) => {
+      if (!agents.has(connection.agent)) {
+        context.addIssue({ code: "custom", path: ["connections", index, "agent"], message: `no agent is named \`${connection.agent}\`` });
+      }
+      if (connection.listen !== undefined) {
+        if (listens.has(connection.listen)) {
+          context.addIssue({ code: "custom", path: ["connections", index, "listen"], message: `\`${connection.listen}\` is used by another connection` });
+        }
+        listens.add(connection.listen);
+      }
+    });
+    config.policies.forEach((policy, index) => {
+      policy.connections.forEach((name, inner) => {
+        if (!connections.has(name)) {
+          context.addIssue({ code: "custom", path: ["policies", index, "connections", inner], message: `no connection is named \`${name}\`` });
+        }
+      });
+    });
+  });
+
+/** gateway.yaml after validation, with defaults filled in and durations in milliseconds. */
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+/** One entry of connections[]. */
+export type ConnectionConfig = GatewayConfig["connections"][number];

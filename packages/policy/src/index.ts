@@ -1,0 +1,17 @@
+/**
+ * Airlock's policy decisions: a pure library (no I/O, no clock, no randomness). Input carries the
+ * identity, the connection, `now` and the statement's analysis; output is a decision with the rules
+ * that made it. Default deny; deny wins over review, review over allow.
+ */
+export { decideConnection, decideStatement, matchingPolicies } from "./decide.js";
+export {
+  statementClasses,
+  type Action,
+  type ConnectionDecision,
+  type ConnectionRequest,
+  type PolicyRule,
+  type Principal,
+  type StatementClass,
+  type StatementDecision,
+  type StatementRequest,
+} from "./types.js";
