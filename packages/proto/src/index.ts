@@ -63,3 +63,17 @@ export const metadataKeys = {
   session: "x-airlock-session",
   connection: "x-airlock-connection",
 } as const;
+export { packFrames, unpackFrames, type WholeMessage } from "./frames.js";
+
+/** grpc-js channel options shared by both ends: keepalive finds a vanished peer within seconds. */
+export function channelOptions(maxMessageBytes: number): Record<string, number> {
+  return {
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_time_between_pings_ms": 5_000,
+    "grpc.http2.max_pings_without_data": 0,
+    "grpc.max_receive_message_length": maxMessageBytes + (1 << 20),
+    "grpc.max_send_message_length": maxMessageBytes + (1 << 20),
+  };
+}

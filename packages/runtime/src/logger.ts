@@ -9,6 +9,11 @@ export interface LoggerOptions {
   readonly destination?: DestinationStream;
 }
 
+/** A JSON-lines log file, appended to; flushed on exit. */
+export function logFile(path: string): DestinationStream & { flushSync(): void } {
+  return pino.destination({ dest: path, append: true, sync: false, mkdir: true });
+}
+
 /**
  * The process's root logger: JSON lines, children carry session, connection, agent and principal.
  * Paths that could carry secrets are redacted even if a caller passes them by mistake.

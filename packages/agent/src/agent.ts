@@ -1,0 +1,61 @@
+import type { Logger } from "@airlock/runtime";
+import type { AgentSettings } from "./config/load.js";
+import { startLink, type Link } from "./link/link.js";
+import type { AgentMetrics } from "./metrics.js";
+import { runPostgresSession, type LiveSession } from "./session/postgres.js";
+
+/** Options of {@link startAgent}. */
+export interface AgentOptions {
+  readonly settings: AgentSettings;
+  readonly logger: Logger;
+  readonly metrics: AgentMetrics;
+  readonly version: string;
+  readonly backoff?: { baseMs: number; maxMs: number };
+}
+
+/** A running agent. */
+export interface Agent {
+  readonly link: Link;
+  /** Sessions open now. */
+  readonly sessions: number;
+  close(): void;
+}
+
+/** Starts the agent: the link to the gateway, and a session for every one the gateway assigns. */
+export function startAgent(options: AgentOptions): Agent {
+  const { settings, logger, metrics } = options;
+  const live = new Map<string, LiveSession>();
+  const link = startLink({
+    gateway: settings.config.gateway,
+    name: settings.config.name,
+    key: settings.key,
+    ...(settings.gatewayCa === undefined ? {} : { ca: settings.gatewayCa }),
+    ...(settings.config.tls?.server_name === undefined ? {} : { serverName: settings.config.tls.server_name }),
+    connections: [...settings.targets.keys()],
+    maxMessageBytes: settings.config.limits.max_message_bytes,
+    version: options.version,
+    logger,
+    metrics,
+    ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    onOpenSession(request, client, metadata) {
+      const child = logger.child({ session: request.sessionId, connection: request.connection });
+      runPostgresSession(request, { client, metadata, target: settings.targets.get(request.connection), logger: child, metrics, live }).catch((error: unknown) => {
+        child.error({ err: String(error) }, "session failed");
+      });
+    },
+    onCancelSession(sessionId) {
+      const session = live.get(sessionId);
+      if (session === undefined) return;
+      session.cancel().catch((error: unknown) => logger.warn({ session: sessionId, err: String(error) }, "cancel request failed"));
+    },
+  });
+  return {
+    link,
+    get sessions() {
+      return live.size;
+    },
+    close() {
+      link.close();
+    },
+  };
+}

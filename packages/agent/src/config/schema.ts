@@ -1,0 +1,53 @@
+import { duration, hostPort } from "@airlock/runtime";
+import { z } from "zod";
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "expected a name of letters, digits, _ . -");
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name");
+
+const connection = z
+  .object({
+    name,
+    host: z.string().min(1),
+    port: z.number().int().min(1).max(65535),
+    database: z.string().min(1).optional(),
+    user: z.string().min(1),
+    password_env: envName.optional(),
+    password_file: z.string().min(1).optional(),
+    tls: z
+      .object({ mode: z.enum(["disable", "require", "verify-full"]).default("disable"), ca_file: z.string().min(1).optional(), server_name: z.string().optional() })
+      .strict()
+      .default({ mode: "disable" }),
+  })
+  .strict()
+  .refine((value) => value.password_env === undefined || value.password_file === undefined, { message: "set password_env or password_file, not both" });
+
+/** The schema of agent.yaml. */
+export const agentConfigSchema = z
+  .object({
+    gateway: hostPort,
+    name,
+    key_env: envName.optional(),
+    key_file: z.string().min(1).optional(),
+    tls: z.object({ ca_file: z.string().min(1).optional(), server_name: z.string().optional() }).strict().optional(),
+    metrics: z.object({ listen: hostPort }).strict().optional(),
+    connections: z.array(connection).min(1),
+    limits: z
+      .object({ max_message_bytes: z.number().int().min(1024).max(1 << 30).default(64 << 20), connect_timeout: duration.default(10_000) })
+      .strict()
+      .default({ max_message_bytes: 64 << 20, connect_timeout: 10_000 }),
+    log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") }).strict().default({ level: "info" }),
+  })
+  .strict()
+  .superRefine((config, context) => {
+    if ((config.key_env === undefined) === (config.key_file === undefined)) {
+      context.addIssue({ code: "custom", path: ["key_env"], message: "set exactly one of key_env or key_file" });
+    }
+    const seen = new Set<string>();
+    config.connections.forEach((connection, index) => {
+      if (seen.has(connection.name)) context.addIssue({ code: "custom", path: ["connections", index, "name"], message: `duplicate name \`${connection.name}\`` });
+      seen.add(connection.name);
+    });
+  });
+
+/** agent.yaml after validation. */
+export type AgentConfig = z.output<typeof agentConfigSchema>;

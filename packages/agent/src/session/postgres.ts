@@ -1,0 +1,141 @@
+import { agentServiceDefinition, create, packFrames, SessionRequestSchema, unpackFrames, type OpenSession, type SessionRequest, type SessionResponse } from "@airlock/proto";
+import type { Logger } from "@airlock/runtime";
+import { WireError } from "@airlock/wire";
+import type { Client, ClientDuplexStream, Metadata } from "@grpc/grpc-js";
+import type { AgentMetrics } from "../metrics.js";
+import { UpstreamError } from "../upstream/errors.js";
+import { cancelPostgres, connectPostgres, type PostgresTarget } from "../upstream/postgres.js";
+
+/** What the agent keeps of a live session, to cancel its running statement. */
+export interface LiveSession {
+  cancel(): Promise<void>;
+}
+
+/** Dependencies of {@link runPostgresSession}. */
+export interface SessionDeps {
+  readonly client: Client;
+  readonly metadata: () => Metadata;
+  readonly target: PostgresTarget | undefined;
+  readonly logger: Logger;
+  readonly metrics: AgentMetrics;
+  readonly live: Map<string, LiveSession>;
+}
+
+/**
+ * Serves one session: opens the Session call, connects and authenticates to PostgreSQL, then relays
+ * frames both ways. Backpressure: the database socket is read only while the gRPC call accepts
+ * writes, and the call is read only while the socket accepts writes.
+ */
+export async function runPostgresSession(request: OpenSession, deps: SessionDeps): Promise<void> {
+  const { logger, metrics } = deps;
+  const connection = request.connection;
+  const metadata = deps.metadata();
+  metadata.set("x-airlock-session", request.sessionId);
+  const call: ClientDuplexStream<SessionRequest, SessionResponse> = deps.client.makeBidiStreamRequest(
+    agentServiceDefinition.session.path,
+    agentServiceDefinition.session.requestSerialize,
+    agentServiceDefinition.session.responseDeserialize,
+    metadata,
+  );
+  let callDone = false;
+  call.on("error", () => {
+    callDone = true;
+  });
+  call.write(create(SessionRequestSchema, { kind: { case: "attach", value: { sessionId: request.sessionId } } }));
+
+  const fail = (code: string, message: string) => {
+    metrics.sessions.inc({ connection, outcome: "refused" });
+    if (!callDone) {
+      call.write(create(SessionRequestSchema, { kind: { case: "error", value: { code, message } } }));
+      call.end();
+    }
+  };
+  if (deps.target === undefined) {
+    logger.warn("the gateway asked for a connection this agent does not hold");
+    fail("08001", `connection \`${connection}\` is not served by this agent`);
+    return;
+  }
+  const target = deps.target;
+  let session;
+  try {
+    session = await connectPostgres(target, new Map(Object.entries(request.parameters)));
+  } catch (error) {
+    const upstream = error instanceof UpstreamError ? error : new UpstreamError("connect_failed", "08006", "the database session could not be opened", { cause: error });
+    logger.warn({ code: upstream.code, sqlstate: upstream.sqlstate, err: upstream.message }, "database session refused");
+    fail(upstream.sqlstate, upstream.message);
+    return;
+  }
+  const { socket, framer } = session;
+  if (callDone) {
+    socket.destroy();
+    return;
+  }
+  metrics.sessionsActive.inc({ connection });
+  deps.live.set(request.sessionId, { cancel: () => cancelPostgres(target, session.processId, session.secretKey) });
+  const toGateway = metrics.bytes.labels({ connection, direction: "to_gateway" });
+  const toDatabase = metrics.bytes.labels({ connection, direction: "to_database" });
+  logger.debug({ backendPid: session.processId }, "database session open");
+
+  let outcome = "closed";
+  const finish = () => {
+    if (!deps.live.delete(request.sessionId)) return;
+    metrics.sessionsActive.dec({ connection });
+    metrics.sessions.inc({ connection, outcome });
+    socket.destroy();
+    if (!callDone) {
+      callDone = true;
+      call.end();
+    }
+  };
+
+  call.write(create(SessionRequestSchema, { kind: { case: "frames", value: packFrames(session.greeting) } }));
+
+  // Database -> gateway.
+  socket.on("data", (chunk: Buffer) => {
+    let messages;
+    try {
+      messages = framer.push(chunk);
+    } catch (error) {
+      outcome = "protocol_error";
+      logger.error({ err: error instanceof WireError ? error.message : String(error) }, "the database sent a malformed message");
+      finish();
+      return;
+    }
+    if (messages.length === 0) return;
+    toGateway.inc(chunk.length);
+    if (!call.write(create(SessionRequestSchema, { kind: { case: "frames", value: packFrames(messages) } }))) {
+      socket.pause();
+      call.once("drain", () => socket.resume());
+    }
+  });
+  socket.on("error", (error) => {
+    outcome = "database_error";
+    logger.warn({ err: error.message }, "database connection failed");
+  });
+  socket.on("close", finish);
+
+  // Gateway -> database.
+  call.on("data", (message: SessionResponse) => {
+    if (message.kind.case !== "frames") return;
+    const parts = unpackFrames(message.kind.value);
+    let accepted = true;
+    for (const part of parts) {
+      toDatabase.inc(part.length);
+      accepted = socket.write(part);
+    }
+    if (!accepted) {
+      call.pause();
+      socket.once("drain", () => call.resume());
+    }
+  });
+  call.on("end", () => {
+    callDone = true;
+    socket.end();
+  });
+  call.on("error", () => {
+    outcome = "link_lost";
+    finish();
+  });
+  // The startup reader left the socket paused; adding a listener does not resume it.
+  socket.resume();
+}

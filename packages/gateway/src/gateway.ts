@@ -1,0 +1,176 @@
+import type { PolicyRule } from "@airlock/policy";
+import { agentServiceDefinition, channelOptions, tunnelServiceDefinition } from "@airlock/proto";
+import { isLoopback, metricsHandler, splitHostPort, type Logger } from "@airlock/runtime";
+import { Server as GrpcServer, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { readFileSync } from "node:fs";
+import { createServer, type Server as HttpServer } from "node:http";
+import type { AddressInfo, Server as NetServer } from "node:net";
+import { createSecureContext } from "node:tls";
+import type { GatewayConfig } from "./config/schema.js";
+import { createIdentityVerifier, type IdentityVerifier } from "./identity/index.js";
+import { createAgentHub, type AgentHub } from "./link/agent-hub.js";
+import { listenPostgres } from "./listeners/postgres.js";
+import { createGatewayMetrics, type GatewayMetrics } from "./metrics/metrics.js";
+import { createCancelKeys } from "./session/cancel-keys.js";
+import type { GatewayServices } from "./session/context.js";
+import { createTunnelService } from "./tunnel/tunnel-service.js";
+
+/** Options of {@link startGateway}. */
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  /** Injected clock for identity and policy; defaults to the system clock. */
+  readonly now?: () => Date;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  readonly grpcAddress: string;
+  readonly httpAddress: string;
+  /** connection name -> address of its native listener. */
+  readonly listeners: ReadonlyMap<string, string>;
+  readonly hub: AgentHub;
+  readonly metrics: GatewayMetrics;
+  close(): Promise<void>;
+}
+
+/** The error raised when the configuration is sound but cannot run here. */
+export class GatewayStartError extends Error {
+  readonly code = "start_failed";
+}
+
+/** Policies of gateway.yaml in the policy library's terms. */
+export function policyRules(config: GatewayConfig): PolicyRule[] {
+  return config.policies.map((policy) => ({
+    name: policy.name,
+    groups: policy.groups,
+    connections: policy.connections,
+    actions: policy.actions,
+    ...(policy.max_rows === undefined ? {} : { maxRows: policy.max_rows }),
+    ...(policy.max_session === undefined ? {} : { maxSessionMs: policy.max_session }),
+    unmasked: policy.unmasked,
+    ...(policy.reviewers === undefined ? {} : { reviewers: policy.reviewers }),
+    ...(policy.review_timeout === undefined ? {} : { reviewTimeoutMs: policy.review_timeout }),
+  }));
+}
+
+/** The identity verifier configured by gateway.yaml. */
+export function createVerifier(config: GatewayConfig, now?: () => Date): IdentityVerifier {
+  return createIdentityVerifier({
+    issuers: config.identity.issuers.map((issuer) => ({
+      name: issuer.name,
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      ...(issuer.jwks_file === undefined ? {} : { jwksFile: issuer.jwks_file }),
+      ...(issuer.jwks_url === undefined ? {} : { jwksUrl: issuer.jwks_url }),
+      ...(issuer.groups_claim === undefined ? {} : { groupsClaim: issuer.groups_claim }),
+      ...(issuer.max_lifetime === undefined ? {} : { maxLifetimeSeconds: issuer.max_lifetime / 1000 }),
+    })),
+    groupRules: config.identity.group_rules.map((rule) => ({ group: rule.group, issuer: rule.issuer, claims: rule.claims })),
+    clockToleranceSeconds: config.identity.clock_tolerance / 1000,
+    ...(now === undefined ? {} : { now }),
+  });
+}
+
+/**
+ * Starts the gateway: the gRPC server (agents' links and `airlock connect` tunnels), the HTTP server
+ * (/metrics, /healthz) and a native listener for each connection that has one.
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config, logger } = options;
+  const now = options.now ?? (() => new Date());
+  const grpcListen = splitHostPort(config.listen.grpc);
+  if (config.tls === undefined && !isLoopback(grpcListen.host)) {
+    throw new GatewayStartError(`listen.grpc: \`${config.listen.grpc}\` is not a loopback address; configure tls to listen beyond this machine`);
+  }
+  const tls =
+    config.tls === undefined ? undefined : { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) };
+  const metrics = createGatewayMetrics();
+  const hub = createAgentHub({
+    agents: config.agents,
+    assignments: new Map(config.connections.map((connection) => [connection.name, connection.agent])),
+    openTimeoutMs: config.limits.agent_timeout,
+    logger,
+    metrics,
+  });
+  const services: GatewayServices = {
+    hub,
+    verifier: createVerifier(config, now),
+    policies: policyRules(config),
+    metrics,
+    logger,
+    cancelKeys: createCancelKeys(),
+    maxMessageBytes: config.limits.max_message_bytes,
+    ...(tls === undefined ? {} : { tls: createSecureContext(tls) }),
+    now,
+  };
+
+  const grpc = new GrpcServer(channelOptions(config.limits.max_message_bytes));
+  grpc.addService(agentServiceDefinition, { link: hub.link, session: hub.session } as unknown as UntypedServiceImplementation);
+  const tunnel = createTunnelService(new Map(config.connections.map((connection) => [connection.name, connection])), services);
+  grpc.addService(tunnelServiceDefinition, tunnel as unknown as UntypedServiceImplementation);
+  const credentials = tls === undefined ? ServerCredentials.createInsecure() : ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }]);
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    grpc.bindAsync(config.listen.grpc, credentials, (error, port) => (error ? reject(new GatewayStartError(`listen.grpc: cannot listen on \`${config.listen.grpc}\`: ${error.message}`)) : resolve(port)));
+  });
+
+  const handleMetrics = metricsHandler(metrics.registry);
+  const http: HttpServer = createServer((request, response) => {
+    if (handleMetrics(request, response)) return;
+    if (request.url === "/healthz") {
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", agents: hub.linked() }));
+      return;
+    }
+    response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not found" }));
+  });
+  const httpListen = splitHostPort(config.listen.http);
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", (error) => reject(new GatewayStartError(`listen.http: cannot listen on \`${config.listen.http}\`: ${error.message}`)));
+    http.listen(httpListen.port, httpListen.host, () => resolve());
+  });
+
+  const listeners = new Map<string, string>();
+  const servers: NetServer[] = [];
+  try {
+    for (const connection of config.connections) {
+      if (connection.listen === undefined) continue;
+      const server = await listenPostgres(connection, connection.listen, services).catch((error: Error) => {
+        throw new GatewayStartError(`connections.${connection.name}.listen: cannot listen on \`${connection.listen}\`: ${error.message}`);
+      });
+      servers.push(server);
+      const address = server.address() as AddressInfo;
+      listeners.set(connection.name, `${address.address}:${address.port}`);
+    }
+  } catch (error) {
+    for (const server of servers) server.close();
+    http.close();
+    grpc.forceShutdown();
+    throw error;
+  }
+  const httpAddress = http.address() as AddressInfo;
+  logger.info({ grpc: `${grpcListen.host}:${grpcPort}`, http: `${httpAddress.address}:${httpAddress.port}`, listeners: Object.fromEntries(listeners) }, "gateway listening");
+
+  return {
+    grpcAddress: `${grpcListen.host}:${grpcPort}`,
+    httpAddress: `${httpAddress.address}:${httpAddress.port}`,
+    listeners,
+    hub,
+    metrics,
+    async close() {
+      for (const server of servers) server.close();
+      hub.close();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          grpc.forceShutdown();
+          resolve();
+        }, 2_000);
+        grpc.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The gateway's Prometheus metrics. Labels never carry identities' tokens, statements or values. */
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly sessionsActive: Gauge<"connection" | "transport">;
+  readonly sessions: Counter<"connection" | "transport" | "outcome">;
+  readonly startupRefusals: Counter<"connection" | "reason">;
+  readonly bytes: Counter<"connection" | "direction">;
+  readonly messages: Counter<"connection" | "type">;
+  readonly agentLinkUp: Gauge<"agent">;
+  readonly sessionOpenSeconds: Histogram<"connection">;
+}
+
+/** Creates the gateway's metrics on their own registry. */
+export function createGatewayMetrics(): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "airlock_gateway_" });
+  const registers = [registry];
+  return {
+    registry,
+    sessionsActive: new Gauge({ name: "airlock_sessions_active", help: "Client sessions open now", labelNames: ["connection", "transport"], registers }),
+    sessions: new Counter({ name: "airlock_sessions_total", help: "Client sessions by how they ended", labelNames: ["connection", "transport", "outcome"], registers }),
+    startupRefusals: new Counter({ name: "airlock_startup_refusals_total", help: "Sessions refused before they started, by reason", labelNames: ["connection", "reason"], registers }),
+    bytes: new Counter({ name: "airlock_bytes_total", help: "Bytes relayed, by direction (to_client, to_database)", labelNames: ["connection", "direction"], registers }),
+    messages: new Counter({ name: "airlock_client_messages_total", help: "Protocol messages from clients, by type", labelNames: ["connection", "type"], registers }),
+    agentLinkUp: new Gauge({ name: "airlock_agent_link_up", help: "1 while the agent's link is established", labelNames: ["agent"], registers }),
+    sessionOpenSeconds: new Histogram({
+      name: "airlock_session_open_seconds",
+      help: "Time from client startup to a ready database session (token check, policy, agent, database auth)",
+      labelNames: ["connection"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+  };
+}

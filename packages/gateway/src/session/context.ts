@@ -1,0 +1,33 @@
+import type { PolicyRule } from "@airlock/policy";
+import type { Logger } from "@airlock/runtime";
+import type { SecureContext } from "node:tls";
+import type { ConnectionConfig } from "../config/schema.js";
+import type { Identity, IdentityVerifier } from "../identity/index.js";
+import type { AgentHub } from "../link/agent-hub.js";
+import type { GatewayMetrics } from "../metrics/metrics.js";
+import type { CancelKeys } from "./cancel-keys.js";
+
+/** What every session of the gateway shares. */
+export interface GatewayServices {
+  readonly hub: AgentHub;
+  readonly verifier: IdentityVerifier;
+  readonly policies: readonly PolicyRule[];
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly cancelKeys: CancelKeys;
+  readonly maxMessageBytes: number;
+  readonly tls?: SecureContext;
+  readonly now: () => Date;
+}
+
+/** How one client reached the gateway. */
+export type SessionTransport =
+  | { readonly kind: "native"; readonly remoteAddress: string }
+  /** Through `airlock connect`: the token was verified when the tunnel opened. */
+  | { readonly kind: "tunnel"; readonly remoteAddress: string; readonly identity: Identity };
+
+/** The connection a session is for, and how it arrived. */
+export interface SessionTarget {
+  readonly connection: ConnectionConfig;
+  readonly transport: SessionTransport;
+}

@@ -1,0 +1,456 @@
+import { decideConnection, type ConnectionDecision } from "@airlock/policy";
+import { create, packFrames, Protocol, SessionResponseSchema, unpackFrames, type Frames, type SessionRequest } from "@airlock/proto";
+import { isLoopback, type Logger } from "@airlock/runtime";
+import { backend, createPgFramer, frontend, frontendName, pg, WireError, type PgMessage } from "@airlock/wire";
+import { randomUUID } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { TLSSocket } from "node:tls";
+import { IdentityError, type Identity } from "../identity/index.js";
+import { AgentUnavailableError, type AgentCall } from "../link/agent-hub.js";
+import { inspectFrontend } from "./inspect.js";
+import type { GatewayServices, SessionTarget } from "./context.js";
+
+/**
+ * A session's lifecycle, one state at a time:
+ * startup (StartupMessage, SSLRequest) -> auth (waiting for the token) -> opening (policy, agent,
+ * database) -> ready (relaying) -> closed.
+ */
+type State =
+  | { readonly name: "startup" }
+  | { readonly name: "auth"; readonly parameters: ReadonlyMap<string, string> }
+  | { readonly name: "opening" }
+  | { readonly name: "ready"; readonly call: AgentCall }
+  | { readonly name: "closed" };
+
+/** Startup parameters never passed to the database: the agent sets user and database itself. */
+const WITHHELD_PARAMETERS = new Set(["user", "database", "options", "replication"]);
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Serves one PostgreSQL client on the gateway: SSL negotiation, the token as password, the
+ * connection-level policy, then a relay of every message through the connection's agent.
+ */
+export function servePostgres(socket: Duplex, target: SessionTarget, services: GatewayServices): void {
+  new PostgresSession(socket, target, services).start();
+}
+
+class PostgresSession {
+  readonly #services: GatewayServices;
+  readonly #target: SessionTarget;
+  readonly #id = randomUUID();
+  #logger: Logger;
+  #client: Duplex;
+  #state: State = { name: "startup" };
+  #framer;
+  #queue: PgMessage[] = [];
+  #busy = false;
+  #tls = false;
+  #identity: Identity | undefined;
+  #transactionStatus: "I" | "T" | "E" = "I";
+  #outcome = "closed";
+  #counted = false;
+  #release: (() => void) | undefined;
+  #deadline: NodeJS.Timeout | undefined;
+  #openedAt = 0;
+  readonly #connection: string;
+
+  constructor(socket: Duplex, target: SessionTarget, services: GatewayServices) {
+    this.#client = socket;
+    this.#target = target;
+    this.#services = services;
+    this.#connection = target.connection.name;
+    this.#framer = createPgFramer({ maxMessageBytes: services.maxMessageBytes, startup: true });
+    this.#logger = services.logger.child({ session: this.#id, connection: this.#connection, transport: target.transport.kind, client: target.transport.remoteAddress });
+  }
+
+  start(): void {
+    this.#openedAt = performance.now();
+    this.#attach(this.#client);
+  }
+
+  #attach(stream: Duplex): void {
+    stream.on("data", (chunk: Buffer) => this.#onData(chunk));
+    stream.on("error", (error: Error) => {
+      this.#logger.debug({ err: error.message }, "client connection error");
+      this.#close("client_error");
+    });
+    stream.on("close", () => this.#close(this.#state.name === "ready" ? "client_closed" : "client_left"));
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#state.name === "closed") return;
+    try {
+      for (const message of this.#framer.push(chunk)) this.#queue.push(message);
+    } catch (error) {
+      this.#protocolViolation(error);
+      return;
+    }
+    this.#drain();
+  }
+
+  /** Handles queued client messages in order; an async step (token check, agent) pauses the client. */
+  #drain(): void {
+    while (!this.#busy && this.#queue.length > 0 && this.#state.name !== "closed") {
+      if (this.#state.name === "ready") {
+        this.#forward(this.#state.call);
+        continue;
+      }
+      const message = this.#queue.shift() as PgMessage;
+      let step: Promise<void> | undefined;
+      try {
+        step = message.code === 0 ? this.#onStartup(message) : this.#onAuthMessage(message);
+      } catch (error) {
+        this.#protocolViolation(error);
+        return;
+      }
+      if (step !== undefined) {
+        this.#busy = true;
+        this.#client.pause();
+        step
+          .catch((error: unknown) => this.#fatalUnexpected(error))
+          .finally(() => {
+            this.#busy = false;
+            if (this.#state.name === "closed") return;
+            this.#client.resume();
+            this.#drain();
+          });
+      }
+    }
+  }
+
+  // ---- startup and authentication ----------------------------------------------------------
+
+  #onStartup(message: PgMessage): Promise<void> | undefined {
+    if (this.#state.name !== "startup") throw new WireError("unexpected_message", "a second startup message");
+    const request = pg.decodeStartup(message.bytes);
+    switch (request.kind) {
+      case "ssl":
+        return this.#onSSLRequest();
+      case "gssenc":
+        this.#client.write(Buffer.from("N"));
+        this.#framer.expectStartup();
+        this.#continueFraming();
+        return undefined;
+      case "cancel": {
+        const found = this.#services.cancelKeys.cancel(request.processId, request.secretKey);
+        this.#logger.info({ found }, "cancel request");
+        this.#close("cancel_request", true);
+        return undefined;
+      }
+      case "startup":
+        return this.#onStartupMessage(request.parameters);
+    }
+  }
+
+  #onSSLRequest(): undefined {
+    // Anything the client sent after SSLRequest arrived before the handshake: it was not encrypted
+    // and must not be processed as if it were (CVE-2021-23214).
+    if (this.#queue.length > 0 || this.#framer.buffered > 0) {
+      this.#refuse("08P01", "protocol_violation", "data received after SSLRequest before the TLS handshake", "unencrypted bytes after SSLRequest");
+      return undefined;
+    }
+    const context = this.#target.transport.kind === "native" ? this.#services.tls : undefined;
+    if (context === undefined || this.#tls) {
+      this.#client.write(Buffer.from("N"));
+      this.#framer.expectStartup();
+      return undefined;
+    }
+    const raw = this.#client;
+    raw.removeAllListeners("data");
+    raw.removeAllListeners("close");
+    raw.pause();
+    raw.write(Buffer.from("S"));
+    const secure = new TLSSocket(raw as Socket, { isServer: true, secureContext: context });
+    secure.on("error", (error) => this.#logger.info({ err: error.message }, "tls handshake failed"));
+    this.#client = secure;
+    this.#tls = true;
+    this.#framer.expectStartup();
+    this.#attach(secure);
+    return undefined;
+  }
+
+  #continueFraming(): void {
+    try {
+      for (const message of this.#framer.push(EMPTY)) this.#queue.push(message);
+    } catch (error) {
+      this.#protocolViolation(error);
+    }
+  }
+
+  #onStartupMessage(parameters: ReadonlyMap<string, string>): Promise<void> | undefined {
+    this.#continueFraming();
+    if (parameters.has("replication")) {
+      this.#refuse("0A000", "replication_refused", "replication connections are not allowed through airlock", "replication requested");
+      return undefined;
+    }
+    const transport = this.#target.transport;
+    if (transport.kind === "tunnel") {
+      this.#state = { name: "opening" };
+      return this.#open(transport.identity, parameters);
+    }
+    if (!this.#tls && !isLoopback(transport.remoteAddress) && !this.#target.connection.insecure_plaintext) {
+      this.#refuse("28000", "tls_required", "tls is required: connect with sslmode=require", "plaintext from a non-loopback address");
+      return undefined;
+    }
+    this.#state = { name: "auth", parameters };
+    this.#client.write(pg.encodeAuthentication(3));
+    return undefined;
+  }
+
+  #onAuthMessage(message: PgMessage): Promise<void> | undefined {
+    if (this.#state.name !== "auth" || message.code !== frontend.PasswordMessage) {
+      throw new WireError("unexpected_message", `unexpected ${frontendName(message.code)} before authentication`);
+    }
+    const parameters = this.#state.parameters;
+    const end = message.bytes.indexOf(0, 5);
+    const token = message.bytes.toString("utf8", 5, end === -1 ? message.bytes.length : end);
+    this.#state = { name: "opening" };
+    return this.#services.verifier.verify(token).then(
+      (identity) => this.#open(identity, parameters),
+      (error: unknown) => {
+        const reason = error instanceof IdentityError ? error.code : "error";
+        this.#logger.warn({ reason, err: error instanceof Error ? error.message : String(error) }, "token refused");
+        this.#refuse("28P01", `token_${reason}`, "password authentication failed: the token was refused", undefined);
+      },
+    );
+  }
+
+  async #open(identity: Identity, parameters: ReadonlyMap<string, string>): Promise<void> {
+    this.#identity = identity;
+    this.#logger = this.#logger.child({ principal: identity.subject, issuer: identity.issuer, groups: identity.groups });
+    const decision = decideConnection({ principal: identity, connection: this.#connection, now: this.#services.now(), policies: this.#services.policies });
+    if (decision.effect === "deny") {
+      this.#logger.warn({ reasons: decision.reasons }, "session refused by policy");
+      this.#refuse("28000", "policy_denied", `access to connection \`${this.#connection}\` is not granted to this identity`, undefined);
+      return;
+    }
+    const passed: Record<string, string> = {};
+    for (const [key, value] of parameters) if (!WITHHELD_PARAMETERS.has(key)) passed[key] = value;
+    let call: AgentCall;
+    try {
+      call = await this.#services.hub.open({ sessionId: this.#id, connection: this.#connection, protocol: Protocol.POSTGRES, parameters: passed });
+    } catch (error) {
+      const reason = error instanceof AgentUnavailableError ? error.code : "agent_error";
+      this.#logger.warn({ reason, err: (error as Error).message }, "no database session");
+      this.#refuse("08001", reason, `connection \`${this.#connection}\` is unavailable: its agent is not connected`, undefined);
+      return;
+    }
+    if (this.#state.name === "closed") {
+      call.end();
+      return;
+    }
+    const first = await firstMessage(call);
+    if (first === undefined || first.kind.case !== "frames") {
+      const refused = first?.kind.case === "error" ? first.kind.value : { code: "08006", message: "the agent closed the session" };
+      this.#logger.warn({ sqlstate: refused.code, err: refused.message }, "the database refused the session");
+      call.end();
+      this.#refuse(refused.code, "database_refused", `connection \`${this.#connection}\` is unavailable: ${refused.message}`, undefined);
+      return;
+    }
+    this.#ready(call, first.kind.value, decision);
+  }
+
+  #ready(call: AgentCall, greeting: Frames, decision: ConnectionDecision): void {
+    if (this.#state.name === "closed") {
+      call.end();
+      return;
+    }
+    const { key, release } = this.#services.cancelKeys.issue(() => {
+      this.#services.hub.cancel(this.#connection, this.#id);
+    });
+    this.#release = release;
+    const out: Buffer[] = [pg.encodeAuthenticationOk()];
+    for (const message of unpackFrames(greeting)) {
+      // The client gets the gateway's cancel key, never the backend's.
+      out.push(message[0] === backend.BackendKeyData ? pg.encodeBackendKeyData(key.processId, key.secretKey) : message);
+    }
+    this.#client.write(Buffer.concat(out));
+    this.#state = { name: "ready", call };
+    this.#services.metrics.sessionsActive.inc({ connection: this.#connection, transport: this.#target.transport.kind });
+    this.#services.metrics.sessionOpenSeconds.observe({ connection: this.#connection }, (performance.now() - this.#openedAt) / 1000);
+    this.#counted = true;
+    this.#logger.info({ rules: decision.rules }, "session started");
+    if (decision.sessionEndsAt !== undefined) {
+      const limit = decision.sessionEndsAt.getTime() - this.#services.now().getTime();
+      this.#deadline = setTimeout(() => this.#endSession("57P01", `session ended: the maximum session length of policy \`${decision.rules.join("`, `")}\` was reached`, "max_session"), Math.max(0, limit));
+      this.#deadline.unref();
+    }
+    this.#relayFromAgent(call);
+  }
+
+  // ---- relaying ---------------------------------------------------------------------------
+
+  /** Client -> agent: every queued message is inspected, then the batch goes out as one Frames. */
+  #forward(call: AgentCall): void {
+    const batch: PgMessage[] = [];
+    let terminate = false;
+    while (this.#queue.length > 0) {
+      const message = this.#queue.shift() as PgMessage;
+      let verdict;
+      try {
+        verdict = inspectFrontend(message, this.#services.metrics, this.#connection);
+      } catch (error) {
+        this.#protocolViolation(error);
+        return;
+      }
+      if (verdict === "refuse_fastpath") {
+        this.#flush(call, batch);
+        batch.length = 0;
+        this.#client.write(
+          Buffer.concat([pg.encodeErrorResponse("0A000", "fastpath function calls are not allowed through airlock"), pg.encodeReadyForQuery(this.#transactionStatus)]),
+        );
+        continue;
+      }
+      batch.push(message);
+      if (message.code === frontend.Terminate) {
+        terminate = true;
+        break;
+      }
+    }
+    this.#flush(call, batch);
+    if (terminate) {
+      this.#outcome = "terminated";
+      this.#close("terminated", true);
+    }
+  }
+
+  #flush(call: AgentCall, batch: PgMessage[]): void {
+    if (batch.length === 0) return;
+    const frames = packFrames(batch);
+    this.#services.metrics.bytes.inc({ connection: this.#connection, direction: "to_database" }, frames.data.length);
+    if (!call.write(create(SessionResponseSchema, { kind: { case: "frames", value: frames } }))) {
+      this.#client.pause();
+      call.once("drain", () => {
+        if (this.#state.name !== "closed") this.#client.resume();
+      });
+    }
+  }
+
+  /** Agent -> client, with backpressure: the agent call is read only while the client keeps up. */
+  #relayFromAgent(call: AgentCall): void {
+    const toClient = this.#services.metrics.bytes.labels({ connection: this.#connection, direction: "to_client" });
+    call.on("data", (message: SessionRequest) => {
+      if (this.#state.name === "closed") return;
+      if (message.kind.case === "error") {
+        this.#endSession(message.kind.value.code, message.kind.value.message, "database_error");
+        return;
+      }
+      if (message.kind.case !== "frames") return;
+      const frames = message.kind.value;
+      let parts;
+      try {
+        parts = unpackFrames(frames);
+      } catch (error) {
+        this.#endSession("08P01", "the agent sent a malformed batch", "agent_protocol_error");
+        this.#logger.error({ err: (error as Error).message }, "malformed batch from the agent");
+        return;
+      }
+      for (const part of parts) this.#observeBackend(part);
+      toClient.inc(frames.data.length);
+      const data = frames.data;
+      if (!this.#client.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {
+        call.pause();
+        this.#client.once("drain", () => call.resume());
+      }
+    });
+    call.on("end", () => {
+      if (this.#outcome !== "terminated") this.#outcome = "database_closed";
+      this.#close(this.#outcome, true);
+    });
+    const lost = () => {
+      if (this.#state.name === "closed") return;
+      this.#logger.warn("the agent link closed mid-session");
+      this.#endSession("08006", "the connection to the database was lost: the agent link closed", "agent_lost");
+    };
+    call.on("error", lost);
+    call.on("cancelled", lost);
+    call.resume();
+  }
+
+  #observeBackend(message: Buffer): void {
+    const code = message[0];
+    if (code === backend.ReadyForQuery) this.#transactionStatus = pg.decodeReadyForQuery(message);
+    else if (code === backend.ErrorResponse) {
+      // Any field may be missing: decodeErrorFields never assumes one.
+      const fields = pg.decodeErrorFields(message);
+      this.#logger.debug({ sqlstate: fields.C ?? "", severity: fields.V ?? fields.S ?? "" }, "database error");
+    }
+  }
+
+  // ---- ending -----------------------------------------------------------------------------
+
+  #endSession(sqlstate: string, text: string, outcome: string): void {
+    if (this.#state.name === "closed") return;
+    this.#outcome = outcome;
+    this.#client.write(pg.encodeErrorResponse(sqlstate, text, { severity: "FATAL" }));
+    this.#close(outcome, true);
+  }
+
+  #refuse(sqlstate: string, reason: string, text: string, logMessage: string | undefined): void {
+    if (this.#state.name === "closed") return;
+    this.#services.metrics.startupRefusals.inc({ connection: this.#connection, reason });
+    if (logMessage !== undefined) this.#logger.warn({ reason }, logMessage);
+    this.#client.write(pg.encodeErrorResponse(sqlstate, text, { severity: "FATAL" }));
+    this.#close(reason, true);
+  }
+
+  #protocolViolation(error: unknown): void {
+    const message = error instanceof WireError ? error.message : "invalid message";
+    const code = error instanceof WireError ? error.code : "malformed_message";
+    this.#logger.warn({ code, err: message }, "protocol violation");
+    if (this.#state.name === "ready" || this.#state.name === "opening") this.#outcome = "protocol_violation";
+    if (!this.#counted) this.#services.metrics.startupRefusals.inc({ connection: this.#connection, reason: code });
+    if (this.#state.name !== "closed") this.#client.write(pg.encodeErrorResponse("08P01", `protocol violation: ${message}`, { severity: "FATAL" }));
+    this.#close("protocol_violation", true);
+  }
+
+  #fatalUnexpected(error: unknown): void {
+    this.#logger.error({ err: error instanceof Error ? error.stack : String(error) }, "session failed");
+    if (this.#state.name !== "closed") this.#client.write(pg.encodeErrorResponse("XX000", "internal error in the gateway", { severity: "FATAL" }));
+    this.#close("internal_error", true);
+  }
+
+  #close(outcome: string, flush = false): void {
+    if (this.#state.name === "closed") return;
+    const previous = this.#state;
+    this.#state = { name: "closed" };
+    if (this.#deadline !== undefined) clearTimeout(this.#deadline);
+    this.#release?.();
+    if (previous.name === "ready") previous.call.end();
+    if (flush) this.#client.end();
+    else this.#client.destroy();
+    // Some clients never close their side; do not keep the socket forever.
+    setTimeout(() => this.#client.destroy(), 5_000).unref();
+    if (this.#counted) {
+      const final = this.#outcome === "closed" ? outcome : this.#outcome;
+      this.#services.metrics.sessionsActive.dec({ connection: this.#connection, transport: this.#target.transport.kind });
+      this.#services.metrics.sessions.inc({ connection: this.#connection, transport: this.#target.transport.kind, outcome: final });
+      this.#logger.info({ outcome: final }, "session ended");
+    }
+  }
+}
+
+/** The agent's first message after attach: the greeting frames, or why it could not open. */
+function firstMessage(call: AgentCall): Promise<SessionRequest | undefined> {
+  return new Promise((resolve) => {
+    const cleanup = () => {
+      call.off("data", onData);
+      call.off("end", onEnd);
+      call.off("error", onEnd);
+    };
+    const onData = (message: SessionRequest) => {
+      cleanup();
+      call.pause();
+      resolve(message);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(undefined);
+    };
+    call.on("data", onData);
+    call.once("end", onEnd);
+    call.once("error", onEnd);
+    call.resume();
+  });
+}
