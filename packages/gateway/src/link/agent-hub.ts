@@ -57,6 +57,8 @@ export interface AgentHub {
   cancel(connection: string, sessionId: string): boolean;
   /** Names of agents linked now. */
   linked(): string[];
+  /** Resolves when the agent is linked (at once if it is). */
+  waitForAgent(name: string): Promise<void>;
   close(): void;
 }
 
@@ -72,6 +74,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
   const keys = new Map(options.agents.map((agent) => [agent.name, Buffer.from(agent.key_sha256, "hex")]));
   const links = new Map<string, ServerDuplexStream<LinkRequest, LinkResponse>>();
   const pending = new Map<string, Pending>();
+  const linkWaiters = new Map<string, (() => void)[]>();
   for (const agent of options.agents) metrics.agentLinkUp.set({ agent: agent.name }, 0);
 
   /** The agent's name if the call carries a known name and its key; undefined otherwise. */
@@ -114,6 +117,8 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
         metrics.agentLinkUp.set({ agent }, 1);
         child.info({ connections: assigned, version: first.kind.value.version, peer: call.getPeer() }, "agent linked");
         call.write(create(LinkResponseSchema, { kind: { case: "accepted", value: { connections: assigned } } }));
+        for (const waiter of linkWaiters.get(agent) ?? []) waiter();
+        linkWaiters.delete(agent);
       });
       const gone = () => {
         if (links.get(agent) !== call) return;
@@ -207,6 +212,11 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
 
     linked() {
       return [...links.keys()];
+    },
+
+    waitForAgent(name) {
+      if (links.has(name)) return Promise.resolve();
+      return new Promise((resolve) => linkWaiters.set(name, [...(linkWaiters.get(name) ?? []), resolve]));
     },
 
     close() {

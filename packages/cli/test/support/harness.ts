@@ -1,0 +1,171 @@
+import { createAgentMetrics, loadAgentSettings, startAgent, type Agent } from "@airlock/agent";
+import { parseGatewayConfig, startGateway, type Gateway } from "@airlock/gateway";
+import { createLogger } from "@airlock/runtime";
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { inject } from "vitest";
+import { startOidcIssuer, type OidcIssuer } from "../../../gateway/test/support/oidc-issuer.js";
+import { startConnect, type ConnectHandle } from "../../src/connect/connect.js";
+import { E2E_DATABASE, E2E_ROLE } from "./global-setup.js";
+
+const CLI = resolve(import.meta.dirname, "../../src/bin.ts");
+
+/** Options of {@link startHarness}. */
+export interface HarnessOptions {
+  /** Run the agent as its own process (so a test can kill it) instead of in the test's process. */
+  readonly agentProcess?: boolean;
+  /** Extra YAML appended under the orders connection (indented 4 spaces). */
+  readonly connectionExtra?: string;
+  readonly tls?: { certFile: string; keyFile: string };
+  readonly maxMessageBytes?: number;
+  readonly maxSession?: string;
+}
+
+/** A gateway, an agent and a token issuer, wired together against the machine's PostgreSQL. */
+export interface Harness {
+  readonly issuer: OidcIssuer;
+  readonly gateway: Gateway;
+  readonly dir: string;
+  readonly dbPassword: string;
+  readonly agentKey: string;
+  /** Every log line of gateway and agent (JSON). */
+  readonly logs: string[];
+  /** host and port of the orders connection's native listener. */
+  readonly native: { host: string; port: number };
+  /** A token of the CI identity (groups: feature-test via the repository rule). */
+  token(claims?: Record<string, unknown>, options?: Parameters<OidcIssuer["mint"]>[1]): Promise<string>;
+  /** Opens an `airlock connect` port with a fresh token. */
+  connect(): Promise<ConnectHandle & { host: string; port: number }>;
+  startAgent(): Promise<void>;
+  /** Stops the agent: SIGKILL for a process, close() in-process. */
+  killAgent(): void;
+  restartGateway(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts a harness; close it in afterAll. */
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const dir = mkdtempSync(join(tmpdir(), "airlock-e2e-"));
+  const issuer = await startOidcIssuer({ alg: "ES256" });
+  const jwksFile = join(dir, "jwks.json");
+  await issuer.writeJwksFile(jwksFile);
+  const dbPassword = inject("dbPassword");
+  const agentKey = randomBytes(24).toString("base64url");
+  const logs: string[] = [];
+  const destination = { write: (line: string) => void logs.push(line) };
+  const logger = createLogger({ name: "airlock-gateway", level: "debug", destination });
+
+  const gatewayYaml = (grpc: string, listen: string) => `
+listen: { grpc: ${grpc}, http: 127.0.0.1:0 }
+${options.tls === undefined ? "" : `tls: { cert_file: ${options.tls.certFile}, key_file: ${options.tls.keyFile} }`}
+identity:
+  issuers:
+    - { name: ci, issuer: "${issuer.url}", audience: airlock, jwks_file: ./jwks.json, groups_claim: groups, max_lifetime: 1h }
+  group_rules:
+    - { group: feature-test, issuer: ci, claims: { repository: acme/api } }
+agents:
+  - { name: vpc-a, key_sha256: ${createHash("sha256").update(agentKey).digest("hex")} }
+connections:
+  - name: orders
+    protocol: postgres
+    agent: vpc-a
+    listen: ${listen}
+${options.connectionExtra ?? ""}
+  - { name: billing, protocol: postgres, agent: vpc-a }
+policies:
+  - name: tests-read
+    groups: [feature-test]
+    connections: [orders]
+    actions: { read: allow, write: allow, ddl: allow, admin: deny, export: allow, dangerous: deny }
+    ${options.maxSession === undefined ? "" : `max_session: ${options.maxSession}`}
+limits: { max_message_bytes: ${options.maxMessageBytes ?? 64 << 20}, agent_timeout: 5s }
+`;
+  const configFile = join(dir, "gateway.yaml");
+  let gateway = await startGateway({ config: parseGatewayConfig(configFile, gatewayYaml("127.0.0.1:0", "127.0.0.1:0")), logger });
+  const grpc = gateway.grpcAddress;
+  const nativeAddress = gateway.listeners.get("orders") ?? "";
+  const native = { host: "127.0.0.1", port: Number(nativeAddress.slice(nativeAddress.lastIndexOf(":") + 1)) };
+
+  const agentYaml = join(dir, "agent.yaml");
+  writeFileSync(
+    agentYaml,
+    `gateway: ${grpc}
+name: vpc-a
+key_env: AIRLOCK_AGENT_KEY
+connections:
+  - { name: orders, host: 127.0.0.1, port: 5432, database: ${E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
+log: { level: debug }
+`,
+  );
+  const agentEnv = { AIRLOCK_AGENT_KEY: agentKey, ORDERS_DB_PASSWORD: dbPassword };
+  let agent: Agent | undefined;
+  let child: ChildProcess | undefined;
+  const connects: ConnectHandle[] = [];
+
+  const harness: Harness = {
+    issuer,
+    get gateway() {
+      return gateway;
+    },
+    dir,
+    dbPassword,
+    agentKey,
+    logs,
+    native,
+    token: (claims = {}, mintOptions) => issuer.mint({ repository: "acme/api", ref: "refs/heads/main", ...claims }, mintOptions),
+    async connect() {
+      const token = await harness.token();
+      const handle = await startConnect({
+        connection: "orders",
+        gateway: grpc,
+        host: "127.0.0.1",
+        port: 0,
+        tokens: { kind: "env", description: "test", read: async () => token },
+      });
+      connects.push(handle);
+      const port = Number(handle.address.slice(handle.address.lastIndexOf(":") + 1));
+      return Object.assign(handle, { host: "127.0.0.1", port });
+    },
+    async startAgent() {
+      const linked = gateway.hub.waitForAgent("vpc-a");
+      if (options.agentProcess === true) {
+        child = spawn(process.execPath, ["--conditions=@airlock/source", "--import", "tsx", CLI, "agent", "--config", agentYaml], {
+          env: { ...process.env, ...agentEnv },
+          stdio: ["ignore", "ignore", "pipe"],
+        });
+        child.stderr?.on("data", (chunk: Buffer) => logs.push(chunk.toString()));
+      } else {
+        agent = startAgent({
+          settings: loadAgentSettings(agentYaml, agentEnv),
+          logger: createLogger({ name: "airlock-agent", level: "debug", destination }),
+          metrics: createAgentMetrics(),
+          version: "test",
+          backoff: { baseMs: 50, maxMs: 500 },
+        });
+      }
+      await linked;
+    },
+    killAgent() {
+      child?.kill("SIGKILL");
+      child = undefined;
+      agent?.close();
+      agent = undefined;
+    },
+    async restartGateway() {
+      await gateway.close();
+      gateway = await startGateway({ config: parseGatewayConfig(configFile, gatewayYaml(grpc, nativeAddress)), logger });
+    },
+    async close() {
+      for (const handle of connects) await handle.close();
+      harness.killAgent();
+      await gateway.close();
+      await issuer.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await harness.startAgent();
+  return harness;
+}
