@@ -31,7 +31,7 @@ export function loadYamlConfig<S extends z.ZodType>(file: string, schema: S): z.
 /** Like {@link loadYamlConfig}, from text already read. */
 export function parseYamlConfig<S extends z.ZodType>(file: string, text: string, schema: S): z.output<S> {
   const document = parseDocument(text, { uniqueKeys: true });
-  if (document.errors.length > 0) throw new ConfigError(file, document.errors.map((error) => `yaml: ${error.message.split("\n")[0]}`));
+  if (document.errors.length > 0) throw new ConfigError(file, document.errors.map((error) => `yaml: ${(error.message.split("\n")[0] ?? "").replace(/:$/, "")}`));
   return validateConfig(file, document.toJS() ?? {}, schema);
 }
 
@@ -53,7 +53,8 @@ function formatIssue(issue: z.core.$ZodIssue): string {
 
 /** Freezes a value and everything it holds. */
 export function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+  // Buffers cannot be frozen (and their bytes are not configuration to protect).
+  if (value !== null && typeof value === "object" && !ArrayBuffer.isView(value) && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const child of Object.values(value)) deepFreeze(child);
   }

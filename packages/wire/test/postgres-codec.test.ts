@@ -78,7 +78,8 @@ describe("decodeStartup", () => {
     const request = pg.decodeStartup(bytes);
     expect(request).toEqual({ kind: "cancel", processId: 4242, secretKey: key });
     // The secret key is a copy, not a view into the message.
-    if (request.kind === "cancel") expect(request.secretKey.buffer).not.toBe(bytes.buffer);
+    bytes.fill(0, 12);
+    expect(request).toEqual({ kind: "cancel", processId: 4242, secretKey: key });
 
     const long = Buffer.alloc(32, 9);
     expect(pg.decodeStartup(pg.encodeCancelRequest(7, long))).toEqual({ kind: "cancel", processId: 7, secretKey: long });

@@ -38,16 +38,23 @@ export const agentConfigSchema = z
     log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") }).strict().default({ level: "info" }),
   })
   .strict()
-  .superRefine((config, context) => {
-    if ((config.key_env === undefined) === (config.key_file === undefined)) {
-      context.addIssue({ code: "custom", path: ["key_env"], message: "set exactly one of key_env or key_file" });
-    }
-    const seen = new Set<string>();
-    config.connections.forEach((connection, index) => {
-      if (seen.has(connection.name)) context.addIssue({ code: "custom", path: ["connections", index, "name"], message: `duplicate name \`${connection.name}\`` });
-      seen.add(connection.name);
-    });
-  });
+  // Checked even when other keys are wrong, so every problem is reported at once.
+  .superRefine(
+    (config, context) => {
+      const value = config as { key_env?: unknown; key_file?: unknown; connections?: unknown };
+      if ((value.key_env === undefined) === (value.key_file === undefined)) {
+        context.addIssue({ code: "custom", path: ["key_env"], message: "set exactly one of key_env or key_file" });
+      }
+      const seen = new Set<string>();
+      (Array.isArray(value.connections) ? value.connections : []).forEach((connection: unknown, index: number) => {
+        const connectionName = connection !== null && typeof connection === "object" ? (connection as { name?: unknown }).name : undefined;
+        if (typeof connectionName !== "string") return;
+        if (seen.has(connectionName)) context.addIssue({ code: "custom", path: ["connections", index, "name"], message: `duplicate name \`${connectionName}\`` });
+        seen.add(connectionName);
+      });
+    },
+    { when: () => true },
+  );
 
 /** agent.yaml after validation. */
 export type AgentConfig = z.output<typeof agentConfigSchema>;

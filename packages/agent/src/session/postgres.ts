@@ -61,7 +61,7 @@ export async function runPostgresSession(request: OpenSession, deps: SessionDeps
     session = await connectPostgres(target, new Map(Object.entries(request.parameters)));
   } catch (error) {
     const upstream = error instanceof UpstreamError ? error : new UpstreamError("connect_failed", "08006", "the database session could not be opened", { cause: error });
-    logger.warn({ code: upstream.code, sqlstate: upstream.sqlstate, err: upstream.message }, "database session refused");
+    logger.warn({ code: upstream.code, sqlstate: upstream.sqlstate, err: upstream.message, cause: typeof upstream.cause === "string" ? upstream.cause : undefined }, "database session refused");
     fail(upstream.sqlstate, upstream.message);
     return;
   }

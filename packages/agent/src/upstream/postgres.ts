@@ -223,6 +223,7 @@ async function readGreeting(socket: Socket, framer: PgFramer, next: () => Promis
 function serverError(message: PgMessage): UpstreamError {
   const fields = pg.decodeErrorFields(message.bytes);
   const sqlstate = fields.C ?? "08006";
-  const code = sqlstate.startsWith("28") ? "auth_failed" : "server_error";
-  return new UpstreamError(code, sqlstate, `the database refused the session: ${fields.M ?? "no message"}`);
+  // Which role the agent logs in as, and why the database refused it, is the agent's business.
+  if (sqlstate.startsWith("28")) return new UpstreamError("auth_failed", sqlstate, "the database refused the agent's credentials", { cause: fields.M });
+  return new UpstreamError("server_error", sqlstate, `the database refused the session: ${fields.M ?? "no message"}`);
 }

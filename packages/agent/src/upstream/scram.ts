@@ -2,7 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from
 
 /**
  * The client side of SCRAM-SHA-256 (RFC 5802, RFC 7677) as PostgreSQL uses it: no channel binding
- * (gs2 header `n,,`), an empty user name in the messages (the server takes the startup user).
+ * (gs2 header `n,,`), the user name `*` in the messages (PostgreSQL ignores it and takes the startup user).
  * https://www.postgresql.org/docs/current/sasl-authentication.html
  */
 export interface ScramClient {

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 
@@ -15,7 +17,10 @@ declare module "vitest" {
 
 /** Creates the SCRAM role and the database the end-to-end tests use, once per run. */
 export default async function setup(project: TestProject): Promise<void> {
-  const password = randomBytes(18).toString("base64url");
+  // One password per machine, kept private in the temp folder, so runs side by side agree on it.
+  const passwordFile = join(tmpdir(), "airlock-e2e-db-password");
+  if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(18).toString("base64url"), { mode: 0o600, flag: "wx" });
+  const password = readFileSync(passwordFile, "utf8").trim();
   const admin = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: "postgres" });
   await admin.connect();
   try {

@@ -3,7 +3,7 @@ import { parseGatewayConfig, startGateway, type Gateway } from "@airlock/gateway
 import { createLogger } from "@airlock/runtime";
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { inject } from "vitest";
@@ -22,6 +22,8 @@ export interface HarnessOptions {
   readonly tls?: { certFile: string; keyFile: string };
   readonly maxMessageBytes?: number;
   readonly maxSession?: string;
+  /** Bind the native listener on every address (to test clients that are not on loopback). */
+  readonly listenAll?: boolean;
 }
 
 /** A gateway, an agent and a token issuer, wired together against the machine's PostgreSQL. */
@@ -84,7 +86,7 @@ policies:
 limits: { max_message_bytes: ${options.maxMessageBytes ?? 64 << 20}, agent_timeout: 5s }
 `;
   const configFile = join(dir, "gateway.yaml");
-  let gateway = await startGateway({ config: parseGatewayConfig(configFile, gatewayYaml("127.0.0.1:0", "127.0.0.1:0")), logger });
+  let gateway = await startGateway({ config: parseGatewayConfig(configFile, gatewayYaml("127.0.0.1:0", options.listenAll === true ? "0.0.0.0:0" : "127.0.0.1:0")), logger });
   const grpc = gateway.grpcAddress;
   const nativeAddress = gateway.listeners.get("orders") ?? "";
   const native = { host: "127.0.0.1", port: Number(nativeAddress.slice(nativeAddress.lastIndexOf(":") + 1)) };
@@ -95,6 +97,7 @@ limits: { max_message_bytes: ${options.maxMessageBytes ?? 64 << 20}, agent_timeo
     `gateway: ${grpc}
 name: vpc-a
 key_env: AIRLOCK_AGENT_KEY
+${options.tls === undefined ? "" : `tls: { ca_file: ${options.tls.certFile}, server_name: localhost }`}
 connections:
   - { name: orders, host: 127.0.0.1, port: 5432, database: ${E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
 log: { level: debug }
@@ -124,6 +127,7 @@ log: { level: debug }
         host: "127.0.0.1",
         port: 0,
         tokens: { kind: "env", description: "test", read: async () => token },
+        ...(options.tls === undefined ? {} : { ca: readFileSync(options.tls.certFile), serverName: "localhost" }),
       });
       connects.push(handle);
       const port = Number(handle.address.slice(handle.address.lastIndexOf(":") + 1));

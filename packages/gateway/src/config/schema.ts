@@ -110,45 +110,51 @@ export const gatewayConfigSchema = z
     log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]).default("info") }).strict().default({ level: "info" }),
   })
   .strict()
-  .superRefine((config, context) => {
-    const unique = (items: readonly { name: string }[], key: string) => {
-      const seen = new Set<string>();
-      items.forEach((item, index) => {
-        if (seen.has(item.name)) context.addIssue({ code: "custom", path: [key, index, "name"], message: `duplicate name \`${item.name}\`` });
-        seen.add(item.name);
-      });
-      return seen;
-    };
-    const issuers = unique(config.identity.issuers, "identity.issuers");
-    const agents = unique(config.agents, "agents");
-    const connections = unique(config.connections, "connections");
-    unique(config.policies, "policies");
-    unique(config.reviewers, "reviewers");
-    config.identity.group_rules.forEach((rule, index) => {
-      if (!issuers.has(rule.issuer)) {
-        context.addIssue({ code: "custom", path: ["identity", "group_rules", index, "issuer"], message: `no issuer is named \`${rule.issuer}\`` });
-      }
+  // References are checked even when other keys are wrong, so every problem is reported at once;
+  // the value may then be partly invalid, hence the defensive reads.
+  .superRefine((config, context) => checkReferences(config as unknown, context), { when: () => true });
+
+type Entry = Readonly<Record<string, unknown>>;
+const entries = (value: unknown): Entry[] => (Array.isArray(value) ? value.map((item) => (item !== null && typeof item === "object" ? (item as Entry) : {})) : []);
+const field = (value: unknown, key: string): unknown => (value !== null && typeof value === "object" ? (value as Entry)[key] : undefined);
+
+function checkReferences(config: unknown, context: z.core.$RefinementCtx<unknown>): void {
+  const issue = (path: (string | number)[], message: string) => context.addIssue({ code: "custom", path, message });
+  const unique = (path: string[], items: Entry[]) => {
+    const seen = new Set<string>();
+    items.forEach((item, index) => {
+      const itemName = item.name;
+      if (typeof itemName !== "string") return;
+      if (seen.has(itemName)) issue([...path, index, "name"], `duplicate name \`${itemName}\``);
+      seen.add(itemName);
     });
-    const listens = new Set<string>();
-    config.connections.forEach((connection, index) => {
-      if (!agents.has(connection.agent)) {
-        context.addIssue({ code: "custom", path: ["connections", index, "agent"], message: `no agent is named \`${connection.agent}\`` });
-      }
-      if (connection.listen !== undefined) {
-        if (listens.has(connection.listen)) {
-          context.addIssue({ code: "custom", path: ["connections", index, "listen"], message: `\`${connection.listen}\` is used by another connection` });
-        }
-        listens.add(connection.listen);
-      }
-    });
-    config.policies.forEach((policy, index) => {
-      policy.connections.forEach((name, inner) => {
-        if (!connections.has(name)) {
-          context.addIssue({ code: "custom", path: ["policies", index, "connections", inner], message: `no connection is named \`${name}\`` });
-        }
-      });
+    return seen;
+  };
+  const identity = field(config, "identity");
+  const issuers = unique(["identity", "issuers"], entries(field(identity, "issuers")));
+  const agents = unique(["agents"], entries(field(config, "agents")));
+  const connectionList = entries(field(config, "connections"));
+  const connections = unique(["connections"], connectionList);
+  unique(["policies"], entries(field(config, "policies")));
+  unique(["reviewers"], entries(field(config, "reviewers")));
+  entries(field(identity, "group_rules")).forEach((rule, index) => {
+    if (typeof rule.issuer === "string" && !issuers.has(rule.issuer)) issue(["identity", "group_rules", index, "issuer"], `no issuer is named \`${rule.issuer}\``);
+  });
+  const listens = new Set<string>();
+  connectionList.forEach((connection, index) => {
+    if (typeof connection.agent === "string" && !agents.has(connection.agent)) issue(["connections", index, "agent"], `no agent is named \`${connection.agent}\``);
+    if (typeof connection.listen === "string") {
+      if (listens.has(connection.listen)) issue(["connections", index, "listen"], `\`${connection.listen}\` is used by another connection`);
+      listens.add(connection.listen);
+    }
+  });
+  entries(field(config, "policies")).forEach((policy, index) => {
+    const names = Array.isArray(policy.connections) ? policy.connections : [];
+    names.forEach((name: unknown, inner: number) => {
+      if (typeof name === "string" && !connections.has(name)) issue(["policies", index, "connections", inner], `no connection is named \`${name}\``);
     });
   });
+}
 
 /** gateway.yaml after validation, with defaults filled in and durations in milliseconds. */
 export type GatewayConfig = z.output<typeof gatewayConfigSchema>;

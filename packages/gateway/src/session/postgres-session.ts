@@ -355,8 +355,15 @@ class PostgresSession {
       }
     });
     call.on("end", () => {
-      if (this.#outcome !== "terminated") this.#outcome = "database_closed";
-      this.#close(this.#outcome, true);
+      // A vanished agent can end the stream too; only a call that was not cancelled ended cleanly.
+      setImmediate(() => {
+        if (call.cancelled) {
+          lost();
+          return;
+        }
+        if (this.#outcome !== "terminated") this.#outcome = "database_closed";
+        this.#close(this.#outcome, true);
+      });
     });
     const lost = () => {
       if (this.#state.name === "closed") return;
