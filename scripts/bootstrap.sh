@@ -8,5 +8,7 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$want" ]; then
   echo "bootstrap: installing pnpm $want" >&2
   npm install --global --no-fund --no-audit "pnpm@$want" >&2
 fi
-pnpm install --frozen-lockfile >&2
+# Native addons (better-sqlite3) compile from source against the local Node headers: nothing
+# downloads a prebuilt binary.
+npm_config_build_from_source=true pnpm install --frozen-lockfile >&2
 pnpm run build >&2

@@ -4,9 +4,13 @@
  * that made it. Default deny; deny wins over review, review over allow.
  */
 export { decideConnection, decideStatement, matchingPolicies } from "./decide.js";
+export { windowRemaining } from "./window.js";
 export {
   statementClasses,
+  type AccessWindow,
   type Action,
+  type Grant,
+  type Weekday,
   type ConnectionDecision,
   type ConnectionRequest,
   type PolicyRule,

@@ -16,6 +16,32 @@ export interface PolicyRule {
   readonly unmasked?: boolean;
   readonly reviewers?: readonly string[];
   readonly reviewTimeoutMs?: number;
+  /** Approvals a review needs (default 1). */
+  readonly approvals?: number;
+  /** What to do with UPDATE/DELETE without a real WHERE, and TRUNCATE (default deny). */
+  readonly unboundedWrite?: Action;
+  /** standing: the groups are enough; jit: the principal also needs an approved, unexpired grant. */
+  readonly access?: "standing" | "jit";
+  /** When the policy applies; none means always. */
+  readonly windows?: readonly AccessWindow[];
+}
+
+/** Days and hours in which a policy applies, in a time zone (IANA name, default UTC). */
+export interface AccessWindow {
+  readonly days: readonly Weekday[];
+  /** HH:MM, inclusive. */
+  readonly from: string;
+  /** HH:MM, exclusive; may be earlier than `from` for a window past midnight. */
+  readonly to: string;
+  readonly timezone?: string;
+}
+
+export type Weekday = "mon" | "tue" | "wed" | "thu" | "fri" | "sat" | "sun";
+
+/** A just-in-time grant the principal holds. */
+export interface Grant {
+  readonly connection: string;
+  readonly expiresAt: Date;
 }
 
 /** Who is asking: a verified identity. */
@@ -30,6 +56,8 @@ export interface ConnectionRequest {
   readonly connection: string;
   readonly now: Date;
   readonly policies: readonly PolicyRule[];
+  /** Active just-in-time grants of the principal. */
+  readonly grants?: readonly Grant[];
 }
 
 /** May this principal open a session on this connection, and under which limits. */
@@ -47,6 +75,8 @@ export interface ConnectionDecision {
 /** A statement to decide on: the classes its analysis found (a multi-statement string has several). */
 export interface StatementRequest extends ConnectionRequest {
   readonly classes: readonly StatementClass[];
+  /** The analysis found an UPDATE/DELETE without a real WHERE, or a TRUNCATE. */
+  readonly unboundedWrite?: boolean;
 }
 
 /** The decision on a statement, with the rule that made it. */
@@ -60,4 +90,6 @@ export interface StatementDecision {
   /** Reviewer groups, when the effect is review. */
   readonly reviewers?: readonly string[];
   readonly reviewTimeoutMs?: number;
+  /** Approvals needed, when the effect is review. */
+  readonly approvals?: number;
 }
