@@ -3,12 +3,16 @@ import { ConfigError } from "@airlock/runtime";
 import { agentCommand, gatewayCommand } from "./commands/processes.js";
 import { connectCommand } from "./commands/connect.js";
 import { demoCommand } from "./commands/demo.js";
+import { accessCommand } from "./commands/access.js";
+import { policyCommand } from "./commands/policy.js";
+import { reviewsCommand } from "./commands/reviews.js";
+import { ApiError } from "./commands/api-client.js";
 import { UsageError, type Command, type CommandIO } from "./commands/command.js";
 
 export { startConnect, ConnectError, type ConnectHandle, type ConnectOptions } from "./connect/connect.js";
 export { findTokenSource, TokenSourceError, type TokenSource } from "./connect/token-source.js";
 
-const COMMANDS: readonly Command[] = [gatewayCommand, agentCommand, connectCommand, demoCommand];
+const COMMANDS: readonly Command[] = [gatewayCommand, agentCommand, connectCommand, reviewsCommand, accessCommand, policyCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));
@@ -44,6 +48,10 @@ export async function run(argv: string[], env: Readonly<Record<string, string | 
     if (error instanceof UsageError || (error as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS")) {
       io.err(`airlock ${name}: ${(error as Error).message}: see \`airlock ${name} --help\``);
       return 2;
+    }
+    if (error instanceof ApiError) {
+      io.err(`airlock ${name}: ${error.message}${error.status === 0 ? "" : ` (HTTP ${error.status}, ${error.code})`}`);
+      return 1;
     }
     if (error instanceof ConfigError) {
       io.err(`airlock ${name}: invalid configuration: ${error.message}`);

@@ -1,13 +1,18 @@
 import type { PolicyRule } from "@airlock/policy";
 import { agentServiceDefinition, channelOptions, tunnelServiceDefinition } from "@airlock/proto";
-import { isLoopback, metricsHandler, splitHostPort, type Logger } from "@airlock/runtime";
+import { isLoopback, splitHostPort, type Logger } from "@airlock/runtime";
 import { Server as GrpcServer, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { createSecureContext } from "node:tls";
 import type { GatewayConfig } from "./config/schema.js";
+import { createApiHandler } from "./api/http.js";
+import { createApprovals } from "./approvals/index.js";
 import { createIdentityVerifier, type IdentityVerifier } from "./identity/index.js";
+import { createAnalysisCache, loadAnalyzer } from "./inspect/index.js";
+import { openStore, type Store } from "./store/index.js";
+import { hostname } from "node:os";
 import { createAgentHub, type AgentHub } from "./link/agent-hub.js";
 import { listenPostgres } from "./listeners/postgres.js";
 import { createGatewayMetrics, type GatewayMetrics } from "./metrics/metrics.js";
@@ -31,6 +36,8 @@ export interface Gateway {
   readonly listeners: ReadonlyMap<string, string>;
   readonly hub: AgentHub;
   readonly metrics: GatewayMetrics;
+  readonly store: Store;
+  readonly id: string;
   close(): Promise<void>;
 }
 
@@ -50,7 +57,11 @@ export function policyRules(config: GatewayConfig): PolicyRule[] {
     ...(policy.max_session === undefined ? {} : { maxSessionMs: policy.max_session }),
     unmasked: policy.unmasked,
     ...(policy.reviewers === undefined ? {} : { reviewers: policy.reviewers }),
-    ...(policy.review_timeout === undefined ? {} : { reviewTimeoutMs: policy.review_timeout }),
+    reviewTimeoutMs: policy.review_timeout ?? config.approvals.default_timeout,
+    approvals: policy.approvals,
+    unboundedWrite: policy.unbounded_write,
+    access: policy.access,
+    ...(policy.windows === undefined ? {} : { windows: policy.windows }),
   }));
 }
 
@@ -93,6 +104,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     metrics,
   });
+  await loadAnalyzer();
+  const store = await openStore(config.store, { logger });
+  const gatewayId = config.id ?? `${hostname()}-${grpcListen.port}`;
+  const abandoned = await store.endAbandonedSessions(gatewayId, now());
+  if (abandoned > 0) logger.warn({ sessions: abandoned }, "sessions of an earlier run of this gateway ended abruptly");
+  const approvals = createApprovals({
+    store,
+    reviewers: config.reviewers.map((reviewer) => ({ name: reviewer.name, groups: reviewer.groups, subjects: reviewer.subjects })),
+    gatewayId,
+    ...(config.approvals.webhook_url === undefined ? {} : { webhookUrl: config.approvals.webhook_url }),
+    ...(config.approvals.public_url === undefined ? {} : { publicUrl: config.approvals.public_url }),
+    logger,
+    metrics,
+    now,
+  });
+  // One cache for every connection; each connection's options object (its safe functions) keys it apart.
+  const cache = createAnalysisCache({ max: 10_000 });
+  const analyzers = new Map(
+    config.connections.map((connection) => {
+      const analyzeOptions = { safeFunctions: connection.safe_functions.map((name) => name.toLowerCase()) };
+      return [connection.name, { analyze: (sql: string) => cache.analyze(sql, analyzeOptions) }] as const;
+    }),
+  );
   const services: GatewayServices = {
     hub,
     verifier: createVerifier(config, now),
@@ -103,6 +137,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     maxMessageBytes: config.limits.max_message_bytes,
     ...(tls === undefined ? {} : { tls: createSecureContext(tls) }),
     now,
+    store,
+    approvals,
+    gatewayId,
+    analyzers,
   };
 
   const grpc = new GrpcServer(channelOptions(config.limits.max_message_bytes));
@@ -114,15 +152,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     grpc.bindAsync(config.listen.grpc, credentials, (error, port) => (error ? reject(new GatewayStartError(`listen.grpc: cannot listen on \`${config.listen.grpc}\`: ${error.message}`)) : resolve(port)));
   });
 
-  const handleMetrics = metricsHandler(metrics.registry);
-  const http: HttpServer = createServer((request, response) => {
-    if (handleMetrics(request, response)) return;
-    if (request.url === "/healthz") {
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ status: "ok", agents: hub.linked() }));
-      return;
-    }
-    response.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ error: "not found" }));
-  });
+  const http: HttpServer = createServer(
+    createApiHandler({
+      reviewers: config.reviewers.map((reviewer) => ({ name: reviewer.name, groups: reviewer.groups, subjects: reviewer.subjects, keySha256: reviewer.key_sha256 })),
+      approvals,
+      store,
+      verifier: services.verifier,
+      policies: services.policies,
+      connections: new Set(config.connections.map((connection) => connection.name)),
+      maxGrantMs: new Map(config.policies.map((policy) => [policy.name, policy.max_grant])),
+      registry: metrics.registry,
+      health: () => ({ agents: hub.linked(), gateway: gatewayId }),
+      logger,
+      now,
+    }),
+  );
   const httpListen = splitHostPort(config.listen.http);
   await new Promise<void>((resolve, reject) => {
     http.once("error", (error) => reject(new GatewayStartError(`listen.http: cannot listen on \`${config.listen.http}\`: ${error.message}`)));
@@ -156,9 +200,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     listeners,
     hub,
     metrics,
+    store,
+    id: gatewayId,
     async close() {
       for (const server of servers) server.close();
       hub.close();
+      approvals.close();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       await new Promise<void>((resolve) => {
@@ -171,6 +218,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           resolve();
         });
       });
+      await store.close();
     },
   };
 }

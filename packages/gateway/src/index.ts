@@ -4,3 +4,5 @@ export { gatewayConfigSchema, type ConnectionConfig, type GatewayConfig } from "
 export { createVerifier, GatewayStartError, policyRules, startGateway, type Gateway, type GatewayOptions } from "./gateway.js";
 export { createIdentityVerifier, IdentityError, type Identity, type IdentityVerifier } from "./identity/index.js";
 export { main } from "./main.js";
+export { explain, type ExplainInput, type Explanation } from "./explain.js";
+export { loadAnalyzer } from "./inspect/index.js";

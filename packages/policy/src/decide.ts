@@ -66,7 +66,9 @@ export function decideConnection(request: ConnectionRequest): ConnectionDecision
     reasons: matched.map((policy) => `policy \`${policy.name}\` grants access to connection \`${request.connection}\``),
     unmasked: matched.some((policy) => policy.unmasked === true),
   };
-  return sessionEnd === undefined ? decision : { ...decision, sessionEndsAt: new Date(sessionEnd) };
+  const rowLimits = matched.flatMap((policy) => (policy.maxRows === undefined ? [] : [policy.maxRows]));
+  const limited = rowLimits.length === 0 ? decision : { ...decision, maxRows: Math.min(...rowLimits) };
+  return sessionEnd === undefined ? limited : { ...limited, sessionEndsAt: new Date(sessionEnd) };
 }
 
 const STRICTNESS: Readonly<Record<Action, number>> = { allow: 0, review: 1, deny: 2 };

@@ -70,6 +70,8 @@ export interface ConnectionDecision {
   readonly sessionEndsAt?: Date;
   /** True only if a matching policy says these groups see real values. */
   readonly unmasked: boolean;
+  /** Strictest row limit per statement of the matching policies. */
+  readonly maxRows?: number;
 }
 
 /** A statement to decide on: the classes its analysis found (a multi-statement string has several). */

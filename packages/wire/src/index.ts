@@ -6,3 +6,19 @@ export { createPgFramer, type PgFramer, type PgFramerOptions, type PgMessage } f
 export { authCodes, backend, backendName, frontend, frontendName, startupCodes } from "./postgres/messages.js";
 export * as pg from "./postgres/codec.js";
 export type { PgAuthentication, PgErrorFields, StartupRequest } from "./postgres/codec.js";
+export { createMysqlFramer, type MysqlFramer, type MysqlFramerOptions, type MysqlPacket } from "./mysql/framer.js";
+export {
+  mariadbCapabilities,
+  mysqlCachingSha2,
+  mysqlCapabilities,
+  mysqlColumnFlags,
+  mysqlColumnTypeName,
+  mysqlColumnTypes,
+  mysqlCommandName,
+  mysqlCommands,
+  mysqlCursorTypes,
+  mysqlResponseHeaders,
+  mysqlServerStatus,
+} from "./mysql/messages.js";
+export * as mysql from "./mysql/codec.js";
+export * as mysqlAuth from "./mysql/auth.js";

@@ -63,13 +63,27 @@ describe("a client that reads slowly", () => {
     const rows = Math.ceil((RESULT_MB << 20) / ROW_BYTES);
     const socket = await openRaw(port);
     const framer = createPgFramer({ maxMessageBytes: 1 << 20 });
-    const baseline = { gateway: gateway.rss(), agent: agent.rss() };
-    const peak = { ...baseline };
+    // Warm up first: the first statement grows the parser's WebAssembly memory once, for good.
+    let warm: () => void = () => undefined;
+    const warmed = new Promise<void>((resolve) => (warm = resolve));
+    let baseline = { gateway: 0, agent: 0 };
+    let peak = { ...baseline };
     let received = 0;
     let dataRows = 0;
     let done = false;
+    let warming = true;
+    let readies = 0;
     const finished = new Promise<void>((resolve, reject) => {
       socket.on("data", (chunk: Buffer) => {
+        if (warming) {
+          // Two ReadyForQuery: one after startup, one after the warm-up query.
+          readies += framer.push(chunk).filter((message) => message.code === backend.ReadyForQuery).length;
+          if (readies === 2) {
+            warming = false;
+            warm();
+          }
+          return;
+        }
         received += chunk.length;
         for (const message of framer.push(chunk)) {
           if (message.code === backend.DataRow) dataRows++;
@@ -85,7 +99,10 @@ describe("a client that reads slowly", () => {
       });
       socket.on("close", () => (done ? resolve() : reject(new Error("closed early"))));
     });
-    socket.write(Buffer.concat([startupMessage(), pg.encodePasswordMessage(await issuer.mint({ repository: "acme/api" }))]));
+    socket.write(Buffer.concat([startupMessage(), pg.encodePasswordMessage(await issuer.mint({ repository: "acme/api" })), pg.encodeQuery("select 1 as warm")]));
+    await warmed;
+    baseline = { gateway: gateway.rss(), agent: agent.rss() };
+    peak = { ...baseline };
     socket.write(pg.encodeQuery(`select g, repeat('x', ${ROW_BYTES - 40}) from generate_series(1, ${rows}) g`));
     const sampler = setInterval(() => {
       peak.gateway = Math.max(peak.gateway, gateway.rss());

@@ -131,7 +131,8 @@ select count(*), sum(n) from ${table}_copy;`;
 
   it("runs pgbench (initialise through COPY, then select-only in all three protocols)", async () => {
     const env = psqlEnv(path);
-    await run("pgbench", ["-i", "-s", "1", "-q"], { env });
+    // Drop, create, generate client-side (COPY) and add primary keys; no VACUUM (an admin statement).
+    await run("pgbench", ["-i", "-I", "dtgp", "-s", "1", "-q"], { env });
     for (const mode of ["simple", "extended", "prepared"]) {
       const { stdout } = await run("pgbench", ["-n", "-S", "-M", mode, "-c", "4", "-j", "2", "-t", "50"], { env });
       expect(stdout).toMatch(/number of transactions actually processed: 200\/200/);

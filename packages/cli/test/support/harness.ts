@@ -24,6 +24,14 @@ export interface HarnessOptions {
   readonly maxSession?: string;
   /** Bind the native listener on every address (to test clients that are not on loopback). */
   readonly listenAll?: boolean;
+  /** Replaces the policies block (YAML, starting with `policies:`). */
+  readonly policies?: string;
+  /** Top-level YAML appended to gateway.yaml (reviewers, approvals, ...). */
+  readonly extra?: string;
+  /** The database the agent logs in to (default the e2e database). */
+  readonly database?: string;
+  /** The gateway's store (default an SQLite file in the harness folder). */
+  readonly store?: string;
 }
 
 /** A gateway, an agent and a token issuer, wired together against the machine's PostgreSQL. */
@@ -77,12 +85,15 @@ connections:
     listen: ${listen}
 ${options.connectionExtra ?? ""}
   - { name: billing, protocol: postgres, agent: vpc-a }
-policies:
+${options.policies ?? `policies:
   - name: tests-read
     groups: [feature-test]
     connections: [orders]
     actions: { read: allow, write: allow, ddl: allow, admin: deny, export: allow, dangerous: deny }
-    ${options.maxSession === undefined ? "" : `max_session: ${options.maxSession}`}
+    unbounded_write: allow
+    ${options.maxSession === undefined ? "" : `max_session: ${options.maxSession}`}`}
+${options.extra ?? ""}
+store: ${options.store ?? "sqlite:./airlock.db"}
 limits: { max_message_bytes: ${options.maxMessageBytes ?? 64 << 20}, agent_timeout: 5s }
 `;
   const configFile = join(dir, "gateway.yaml");
@@ -99,7 +110,7 @@ name: vpc-a
 key_env: AIRLOCK_AGENT_KEY
 ${options.tls === undefined ? "" : `tls: { ca_file: ${options.tls.certFile}, server_name: localhost }`}
 connections:
-  - { name: orders, host: 127.0.0.1, port: 5432, database: ${E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
+  - { name: orders, host: 127.0.0.1, port: 5432, database: ${options.database ?? E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
 log: { level: debug }
 `,
   );

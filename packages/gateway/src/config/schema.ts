@@ -44,6 +44,8 @@ const connection = z
     listen: hostPort.optional(),
     /** Accept plaintext passwords (tokens) from non-loopback clients on the native listener. */
     insecure_plaintext: z.boolean().default(false),
+    /** User functions known to only read (schema.name or name); other user functions count as writes. */
+    safe_functions: z.array(z.string().min(1)).default([]),
     masking: z
       .object({
         columns: z.array(maskColumn).default([]),
@@ -72,14 +74,46 @@ const policy = z
     max_rows: z.number().int().positive().optional(),
     max_session: duration.optional(),
     unmasked: z.boolean().default(false),
+    /** Reviewer groups whose members may approve this policy's reviews. */
     reviewers: z.array(name).optional(),
     review_timeout: duration.optional(),
+    /** Approvals a review needs, from distinct reviewers of the reviewer groups. */
+    approvals: z.number().int().min(1).max(10).default(1),
+    /** UPDATE/DELETE without a real WHERE, and TRUNCATE. */
+    unbounded_write: action.default("deny"),
+    /** standing: the groups are enough; jit: an approved `airlock access request` grant is needed too. */
+    access: z.enum(["standing", "jit"]).default("standing"),
+    windows: z
+      .array(
+        z
+          .object({
+            days: z.array(z.enum(["mon", "tue", "wed", "thu", "fri", "sat", "sun"])).min(1),
+            from: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "expected HH:MM"),
+            to: z.string().regex(/^([01]\d|2[0-4]):[0-5]\d$/, "expected HH:MM"),
+            timezone: z.string().refine(validTimezone, "expected an IANA time zone such as UTC or Europe/Paris").default("UTC"),
+          })
+          .strict(),
+      )
+      .optional(),
+    /** Longest just-in-time grant a request may ask for. */
+    max_grant: duration.default(3_600_000),
   })
   .strict();
+
+function validTimezone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The schema of gateway.yaml. */
 export const gatewayConfigSchema = z
   .object({
+    /** This gateway's id in a shared store; default: the host name and the gRPC address. */
+    id: name.optional(),
     listen: z
       .object({ grpc: hostPort.default("127.0.0.1:8443"), http: hostPort.default("127.0.0.1:8080") })
       .strict()
@@ -94,7 +128,30 @@ export const gatewayConfigSchema = z
         clock_tolerance: duration.default(30_000),
       })
       .strict(),
-    reviewers: z.array(z.object({ name, key_sha256: sha256Hex, groups: z.array(name).default([]) }).strict()).default([]),
+    reviewers: z
+      .array(
+        z
+          .object({
+            name,
+            key_sha256: sha256Hex,
+            groups: z.array(name).default([]),
+            /** OIDC subjects that are this same person: they cannot approve their own requests. */
+            subjects: z.array(z.string().min(1)).default([]),
+          })
+          .strict(),
+      )
+      .default([]),
+    approvals: z
+      .object({
+        /** Slack-compatible incoming webhook announcing new reviews. */
+        webhook_url: z.url().optional(),
+        /** Where reviewers reach this gateway's API (named in notices and webhooks). */
+        public_url: z.url().optional(),
+        /** Review timeout when the policy sets none. */
+        default_timeout: duration.default(600_000),
+      })
+      .strict()
+      .default({ default_timeout: 600_000 }),
     agents: z.array(z.object({ name, key_sha256: sha256Hex }).strict()).min(1),
     connections: z.array(connection).min(1),
     policies: z.array(policy).default([]),

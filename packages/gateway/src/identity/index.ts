@@ -7,6 +7,7 @@ export {
   ALLOWED_ALGORITHMS,
   MAX_TOKEN_LENGTH,
   createIdentityVerifier,
+  groupsFromClaims,
   type GroupRule,
   type Identity,
   type IdentityVerifier,

@@ -350,9 +350,16 @@ function toIdentityError(error: unknown, issuer: IssuerOptions, header: Protecte
 }
 
 function groupsOf(trusted: TrustedIssuer, payload: JWTPayload): string[] {
-  const { groupsClaim } = trusted.options;
+  return groupsFromClaims(trusted.options.groupsClaim, trusted.rules, payload);
+}
+
+/**
+ * The groups claims give: the groups claim's values, and the group of every rule (of this issuer)
+ * whose claims all match. Used by verification and by `airlock policy explain` on given claims.
+ */
+export function groupsFromClaims(groupsClaim: string | undefined, rules: readonly GroupRule[], payload: Readonly<Record<string, unknown>>): string[] {
   const groups = new Set(groupsClaim === undefined ? [] : claimStrings(payload, groupsClaim));
-  for (const rule of trusted.rules) {
+  for (const rule of rules) {
     const matches = Object.entries(rule.claims).every(([claim, accepted]) => {
       const acceptedValues = typeof accepted === "string" ? [accepted] : accepted;
       return claimStrings(payload, claim).some((value) => acceptedValues.includes(value));
@@ -363,7 +370,7 @@ function groupsOf(trusted: TrustedIssuer, payload: JWTPayload): string[] {
 }
 
 /** The string values of a claim: itself if a string, its string elements if an array, else none. */
-function claimStrings(payload: JWTPayload, claim: string): string[] {
+function claimStrings(payload: Readonly<Record<string, unknown>>, claim: string): string[] {
   const value = Object.hasOwn(payload, claim) ? payload[claim] : undefined;
   if (typeof value === "string") return [value];
   return Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];

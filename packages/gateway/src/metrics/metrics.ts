@@ -10,6 +10,9 @@ export interface GatewayMetrics {
   readonly messages: Counter<"connection" | "type">;
   readonly agentLinkUp: Gauge<"agent">;
   readonly sessionOpenSeconds: Histogram<"connection">;
+  readonly statements: Counter<"connection" | "class" | "decision">;
+  readonly reviewsPending: Gauge;
+  readonly reviewWaitSeconds: Histogram<"outcome">;
 }
 
 /** Creates the gateway's metrics on their own registry. */
@@ -30,6 +33,15 @@ export function createGatewayMetrics(): GatewayMetrics {
       help: "Time from client startup to a ready database session (token check, policy, agent, database auth)",
       labelNames: ["connection"],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    statements: new Counter({ name: "airlock_statements_total", help: "Client statements by class and decision (a statement with several classes counts once per class)", labelNames: ["connection", "class", "decision"], registers }),
+    reviewsPending: new Gauge({ name: "airlock_reviews_pending", help: "Reviews waiting for a reviewer on this gateway", registers }),
+    reviewWaitSeconds: new Histogram({
+      name: "airlock_review_wait_seconds",
+      help: "Time from a review's request to its decision",
+      labelNames: ["outcome"],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     }),
   };

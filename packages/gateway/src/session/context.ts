@@ -3,7 +3,10 @@ import type { Logger } from "@airlock/runtime";
 import type { SecureContext } from "node:tls";
 import type { ConnectionConfig } from "../config/schema.js";
 import type { Identity, IdentityVerifier } from "../identity/index.js";
+import type { Approvals } from "../approvals/index.js";
+import type { Analysis } from "../inspect/index.js";
 import type { AgentHub } from "../link/agent-hub.js";
+import type { Store } from "../store/index.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { CancelKeys } from "./cancel-keys.js";
 
@@ -18,6 +21,12 @@ export interface GatewayServices {
   readonly maxMessageBytes: number;
   readonly tls?: SecureContext;
   readonly now: () => Date;
+  readonly store: Store;
+  readonly approvals: Approvals;
+  /** This gateway's id in the store (sessions it holds, reviews it waits for). */
+  readonly gatewayId: string;
+  /** The statement analyser of each connection (its safe functions differ). */
+  readonly analyzers: ReadonlyMap<string, { analyze(sql: string): Analysis }>;
 }
 
 /** How one client reached the gateway. */

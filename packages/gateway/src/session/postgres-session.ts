@@ -1,4 +1,4 @@
-import { decideConnection, type ConnectionDecision } from "@airlock/policy";
+import { decideConnection, decideStatement, type ConnectionDecision, type Grant } from "@airlock/policy";
 import { create, packFrames, Protocol, SessionResponseSchema, unpackFrames, type Frames, type SessionRequest } from "@airlock/proto";
 import { isLoopback, type Logger } from "@airlock/runtime";
 import { backend, createPgFramer, frontend, frontendName, pg, WireError, type PgMessage } from "@airlock/wire";
@@ -9,6 +9,7 @@ import { TLSSocket } from "node:tls";
 import { IdentityError, type Identity } from "../identity/index.js";
 import { AgentUnavailableError, type AgentCall } from "../link/agent-hub.js";
 import { inspectFrontend } from "./inspect.js";
+import { PostgresStatementGate, type ReviewOutcome, type StatementEvent } from "./postgres-statements.js";
 import type { GatewayServices, SessionTarget } from "./context.js";
 
 /**
@@ -54,6 +55,14 @@ class PostgresSession {
   #deadline: NodeJS.Timeout | undefined;
   #openedAt = 0;
   readonly #connection: string;
+  #gate: PostgresStatementGate | undefined;
+  #grants: Grant[] = [];
+  #maxRows: number | undefined;
+  /** Rows of the current result so far, and whether the result went over max_rows. */
+  #rows = 0;
+  #overLimit = false;
+  #cancelReview: (() => void) | undefined;
+  #stored = false;
 
   constructor(socket: Duplex, target: SessionTarget, services: GatewayServices) {
     this.#client = socket;
@@ -219,7 +228,11 @@ class PostgresSession {
   async #open(identity: Identity, parameters: ReadonlyMap<string, string>): Promise<void> {
     this.#identity = identity;
     this.#logger = this.#logger.child({ principal: identity.subject, issuer: identity.issuer, groups: identity.groups });
-    const decision = decideConnection({ principal: identity, connection: this.#connection, now: this.#services.now(), policies: this.#services.policies });
+    this.#grants = (await this.#services.store.activeGrants(identity.subject, this.#connection, this.#services.now())).map((grant) => ({
+      connection: grant.connection,
+      expiresAt: grant.expiresAt,
+    }));
+    const decision = decideConnection({ principal: identity, connection: this.#connection, now: this.#services.now(), policies: this.#services.policies, grants: this.#grants });
     if (decision.effect === "deny") {
       this.#logger.warn({ reasons: decision.reasons }, "session refused by policy");
       this.#refuse("28000", "policy_denied", `access to connection \`${this.#connection}\` is not granted to this identity`, undefined);
@@ -267,6 +280,22 @@ class PostgresSession {
     }
     this.#client.write(Buffer.concat(out));
     this.#state = { name: "ready", call };
+    this.#maxRows = decision.maxRows;
+    this.#gate = this.#createGate(this.#identity as Identity);
+    this.#stored = true;
+    this.#services.store
+      .startSession({
+        id: this.#id,
+        subject: this.#identity?.subject ?? "",
+        issuer: this.#identity?.issuer ?? "",
+        groups: [...(this.#identity?.groups ?? [])],
+        connection: this.#connection,
+        transport: this.#target.transport.kind,
+        clientAddress: this.#target.transport.remoteAddress,
+        gatewayId: this.#services.gatewayId,
+        startedAt: this.#services.now(),
+      })
+      .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session start"));
     this.#services.metrics.sessionsActive.inc({ connection: this.#connection, transport: this.#target.transport.kind });
     this.#services.metrics.sessionOpenSeconds.observe({ connection: this.#connection }, (performance.now() - this.#openedAt) / 1000);
     this.#counted = true;
@@ -281,10 +310,10 @@ class PostgresSession {
 
   // ---- relaying ---------------------------------------------------------------------------
 
-  /** Client -> agent: every queued message is inspected, then the batch goes out as one Frames. */
+  /** Client -> agent: every queued message is inspected and judged, then the batch goes out as one Frames. */
   #forward(call: AgentCall): void {
-    const batch: PgMessage[] = [];
-    let terminate = false;
+    const gate = this.#gate as PostgresStatementGate;
+    const batch: Buffer[] = [];
     while (this.#queue.length > 0) {
       const message = this.#queue.shift() as PgMessage;
       let verdict;
@@ -302,22 +331,108 @@ class PostgresSession {
         );
         continue;
       }
-      batch.push(message);
       if (message.code === frontend.Terminate) {
-        terminate = true;
-        break;
+        batch.push(message.bytes);
+        this.#flush(call, batch);
+        this.#outcome = "terminated";
+        this.#close("terminated", true);
+        return;
       }
+      const result = gate.onMessage(message);
+      if (result.kind === "forward") {
+        batch.push(result.bytes);
+        continue;
+      }
+      // Held for review: what was judged before goes out; nothing after it until the review ends.
+      this.#flush(call, batch);
+      this.#busy = true;
+      this.#client.pause();
+      result.release
+        .then(
+          (bytes) => {
+            if (this.#state.name === "ready") this.#flush(call, [bytes]);
+          },
+          (error: unknown) => this.#fatalUnexpected(error),
+        )
+        .finally(() => {
+          this.#busy = false;
+          if (this.#state.name === "closed") return;
+          this.#client.resume();
+          this.#drain();
+        });
+      return;
     }
     this.#flush(call, batch);
-    if (terminate) {
-      this.#outcome = "terminated";
-      this.#close("terminated", true);
-    }
   }
 
-  #flush(call: AgentCall, batch: PgMessage[]): void {
+  #createGate(principal: Identity): PostgresStatementGate {
+    const services = this.#services;
+    const analyzer = services.analyzers.get(this.#connection);
+    if (analyzer === undefined) throw new TypeError(`no analyser for connection \`${this.#connection}\``);
+    return new PostgresStatementGate({
+      analyze: (sql) => analyzer.analyze(sql),
+      decide: (classes, unboundedWrite) =>
+        decideStatement({ principal, connection: this.#connection, now: services.now(), policies: services.policies, grants: this.#grants, classes, unboundedWrite }),
+      review: (event) => this.#review(principal, event),
+      onDecision: (event) => this.#onDecision(event),
+    });
+  }
+
+  async #review(principal: Identity, event: StatementEvent): Promise<ReviewOutcome> {
+    const decision = event.decision;
+    const pending = await this.#services.approvals.request({
+      kind: "statement",
+      sessionId: this.#id,
+      subject: principal.subject,
+      connection: this.#connection,
+      sql: event.sql,
+      classes: event.classes,
+      rule: decision.rule ?? "",
+      reasons: decision.reasons,
+      reviewerGroups: decision.reviewers ?? [],
+      approvalsRequired: decision.approvals ?? 1,
+      timeoutMs: decision.reviewTimeoutMs ?? 600_000,
+    });
+    const id = pending.review.id;
+    this.#cancelReview = () => pending.cancel();
+    this.#logger.info({ review: id, rule: decision.rule }, "statement held for review");
+    if (this.#state.name !== "closed") {
+      this.#client.write(pg.encodeNotice(`airlock: statement held for review ${id}: approve with ${this.#services.approvals.describe(id)}`, decision.reasons.join("; ")));
+    }
+    const row = await pending.outcome;
+    this.#cancelReview = undefined;
+    this.#logger.info({ review: id, status: row.status }, "review ended");
+    if (row.status === "approved") return { approved: true };
+    const last = row.actions.filter((action) => action.action === "reject").at(-1);
+    const why = row.status === "rejected" ? `rejected by ${last?.reviewer ?? "a reviewer"}${last?.reason ? `: ${last.reason}` : ""}` : row.status === "expired" ? "no reviewer decided in time" : row.status;
+    return { approved: false, message: `statement not approved (review ${id}): ${why}` };
+  }
+
+  #onDecision(event: StatementEvent): void {
+    const { metrics } = this.#services;
+    for (const statementClass of event.classes.length === 0 ? ["unparsed"] : event.classes) {
+      metrics.statements.inc({ connection: this.#connection, class: statementClass, decision: event.decision.effect });
+    }
+    if (event.decision.effect !== "allow") {
+      this.#logger.info({ effect: event.decision.effect, rule: event.decision.rule, classes: event.classes, reasons: event.decision.reasons }, "statement decision");
+    }
+    this.#services.store
+      .recordDecision({
+        id: randomUUID(),
+        sessionId: this.#id,
+        at: this.#services.now(),
+        sql: event.sql,
+        classes: [...event.classes],
+        effect: event.decision.effect,
+        ...(event.decision.rule === undefined ? {} : { rule: event.decision.rule }),
+        reasons: [...event.decision.reasons],
+      })
+      .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record a decision"));
+  }
+
+  #flush(call: AgentCall, batch: Buffer[]): void {
     if (batch.length === 0) return;
-    const frames = packFrames(batch);
+    const frames = packFrames(batch.map((bytes) => ({ bytes })));
     this.#services.metrics.bytes.inc({ connection: this.#connection, direction: "to_database" }, frames.data.length);
     if (!call.write(create(SessionResponseSchema, { kind: { case: "frames", value: frames } }))) {
       this.#client.pause();
@@ -346,10 +461,23 @@ class PostgresSession {
         this.#logger.error({ err: (error as Error).message }, "malformed batch from the agent");
         return;
       }
-      for (const part of parts) this.#observeBackend(part);
-      toClient.inc(frames.data.length);
       const data = frames.data;
-      if (!this.#client.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {
+      let out: Buffer;
+      if (this.#maxRows === undefined && !this.#gate?.rewriting) {
+        for (const part of parts) this.#observeBackend(part);
+        out = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      } else {
+        const kept: Buffer[] = [];
+        for (const part of parts) {
+          const replaced = this.#limitRows(this.#gate?.rewriteBackend(part) ?? part);
+          if (replaced === undefined) continue;
+          this.#observeBackend(replaced);
+          kept.push(replaced);
+        }
+        out = kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
+      }
+      toClient.inc(out.length);
+      if (!this.#client.write(out)) {
         call.pause();
         this.#client.once("drain", () => call.resume());
       }
@@ -375,9 +503,45 @@ class PostgresSession {
     call.resume();
   }
 
+  /**
+   * Enforces max_rows: rows past the limit are not sent, and the result's CommandComplete becomes
+   * an error, so the client never takes a cut result for a whole one.
+   */
+  #limitRows(message: Buffer): Buffer | undefined {
+    if (this.#maxRows === undefined) return message;
+    switch (message[0]) {
+      case backend.DataRow:
+        this.#rows++;
+        if (this.#rows <= this.#maxRows) return message;
+        this.#overLimit = true;
+        return undefined;
+      case backend.CommandComplete:
+      case backend.ErrorResponse: {
+        const over = this.#overLimit;
+        this.#rows = 0;
+        this.#overLimit = false;
+        if (!over) return message;
+        this.#logger.info({ maxRows: this.#maxRows }, "result over max_rows");
+        return pg.encodeErrorResponse("54000", `the statement returned more than ${this.#maxRows} rows, the max_rows of this connection's policy`, {
+          hint: "add a LIMIT, or fetch with a cursor in batches",
+        });
+      }
+      case backend.ReadyForQuery:
+      case backend.RowDescription:
+        this.#rows = 0;
+        this.#overLimit = false;
+        return message;
+      default:
+        return message;
+    }
+  }
+
   #observeBackend(message: Buffer): void {
     const code = message[0];
-    if (code === backend.ReadyForQuery) this.#transactionStatus = pg.decodeReadyForQuery(message);
+    if (code === backend.ReadyForQuery) {
+      this.#transactionStatus = pg.decodeReadyForQuery(message);
+      this.#gate?.onReadyForQuery();
+    }
     else if (code === backend.ErrorResponse) {
       // Any field may be missing: decodeErrorFields never assumes one.
       const fields = pg.decodeErrorFields(message);
@@ -424,6 +588,7 @@ class PostgresSession {
     this.#state = { name: "closed" };
     if (this.#deadline !== undefined) clearTimeout(this.#deadline);
     this.#release?.();
+    this.#cancelReview?.();
     if (previous.name === "ready") previous.call.end();
     if (flush) this.#client.end();
     else this.#client.destroy();
@@ -434,6 +599,10 @@ class PostgresSession {
       this.#services.metrics.sessionsActive.dec({ connection: this.#connection, transport: this.#target.transport.kind });
       this.#services.metrics.sessions.inc({ connection: this.#connection, transport: this.#target.transport.kind, outcome: final });
       this.#logger.info({ outcome: final }, "session ended");
+    }
+    if (this.#stored) {
+      const final = this.#outcome === "closed" ? outcome : this.#outcome;
+      this.#services.store.endSession(this.#id, this.#services.now(), final).catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session end"));
     }
   }
 }

@@ -1,0 +1,166 @@
+import type { Logger } from "@airlock/runtime";
+import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { genesisHash, sealLine } from "./chain.js";
+
+/** How recordings are written. */
+export interface RecorderOptions {
+  readonly dir: string;
+  /**
+   * statement: every event is on disk (fdatasync) before the call that recorded it resolves;
+   * interval: syncs are grouped, at most `intervalMs` apart, and calls resolve after the next one.
+   */
+  readonly fsync: "statement" | "interval";
+  readonly intervalMs: number;
+  readonly logger: Logger;
+  readonly now: () => Date;
+}
+
+/** One session's recording: append-only, hash-chained, on disk before `append` resolves. */
+export interface SessionRecording {
+  readonly path: string;
+  /** Appends an event; resolves once it is durable. Rejects if it cannot be written. */
+  append(event: Readonly<Record<string, unknown>>): Promise<void>;
+  /** Appends without waiting (results, timings): still in order, still chained. */
+  note(event: Readonly<Record<string, unknown>>): void;
+  /** Writes session_end, syncs and closes; returns the count and last hash for the store. */
+  finish(event: Readonly<Record<string, unknown>>): Promise<{ records: number; lastHash: string }>;
+  /** True once a write failed: the session must refuse statements (fail closed). */
+  readonly failed: boolean;
+}
+
+/** Writes recordings under `dir/YYYY-MM-DD/<session>.jsonl`: a layout an operator can ship to object storage as files close. */
+export interface Recorder {
+  open(sessionId: string, startedAt: Date): Promise<SessionRecording>;
+  /** Deletes day folders older than `maxAgeMs`; returns how many recordings were removed. */
+  prune(maxAgeMs: number): Promise<number>;
+}
+
+/** The file of a session's recording. */
+export function recordingPath(dir: string, sessionId: string, startedAt: Date): string {
+  return join(dir, startedAt.toISOString().slice(0, 10), `${sessionId}.jsonl`);
+}
+
+/** Creates the recorder. */
+export function createRecorder(options: RecorderOptions): Recorder {
+  return {
+    async open(sessionId, startedAt) {
+      const path = recordingPath(options.dir, sessionId, startedAt);
+      await mkdir(join(path, ".."), { recursive: true });
+      const handle = await open(path, "wx", 0o600);
+      return new FileRecording(path, handle, genesisHash(sessionId), options);
+    },
+    async prune(maxAgeMs) {
+      const cutoff = options.now().getTime() - maxAgeMs;
+      let removed = 0;
+      let days: string[];
+      try {
+        days = await readdir(options.dir);
+      } catch {
+        return 0;
+      }
+      for (const day of days) {
+        if (!/^\d{4}-\d{2}-\d{2}$/.test(day)) continue;
+        // A day folder goes once its last possible session start is past the cutoff.
+        if (Date.parse(`${day}T00:00:00Z`) + 86_400_000 > cutoff) continue;
+        const folder = join(options.dir, day);
+        removed += (await readdir(folder)).filter((name) => name.endsWith(".jsonl")).length;
+        await rm(folder, { recursive: true, force: true });
+      }
+      if (removed > 0) options.logger.info({ removed }, "recordings past retention removed");
+      return removed;
+    },
+  };
+}
+
+class FileRecording implements SessionRecording {
+  readonly path: string;
+  readonly #handle: FileHandle;
+  readonly #options: RecorderOptions;
+  #seq = 0;
+  #prev: string;
+  /** Writes run one after another, in the order events were appended. */
+  #tail: Promise<void> = Promise.resolve();
+  #failed = false;
+  #syncing: Promise<void> | undefined;
+  #dirty = false;
+  #closed = false;
+
+  constructor(path: string, handle: FileHandle, genesis: string, options: RecorderOptions) {
+    this.path = path;
+    this.#handle = handle;
+    this.#prev = genesis;
+    this.#options = options;
+  }
+
+  get failed(): boolean {
+    return this.#failed;
+  }
+
+  #write(event: Readonly<Record<string, unknown>>): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error("the recording is closed"));
+    const { text, hash } = sealLine(++this.#seq, this.#options.now(), this.#prev, event);
+    this.#prev = hash;
+    const written = this.#tail.then(async () => {
+      if (this.#failed) throw new Error("the recording failed earlier");
+      try {
+        await this.#handle.write(`${text}\n`);
+        this.#dirty = true;
+      } catch (error) {
+        this.#failed = true;
+        this.#options.logger.error({ path: this.path, err: (error as Error).message }, "cannot write the recording");
+        throw error;
+      }
+    });
+    this.#tail = written.catch(() => undefined);
+    return written;
+  }
+
+  /** One fdatasync at a time; calls that arrive while one runs share the next. */
+  #sync(): Promise<void> {
+    if (this.#syncing !== undefined) return this.#syncing.then(() => (this.#dirty ? this.#sync() : undefined));
+    const delay = this.#options.fsync === "interval" ? this.#options.intervalMs : 0;
+    this.#syncing = new Promise<void>((resolve) => setTimeout(resolve, delay))
+      .then(() => this.#tail)
+      .then(async () => {
+        this.#dirty = false;
+        await this.#handle.datasync();
+      })
+      .catch((error: unknown) => {
+        this.#failed = true;
+        this.#options.logger.error({ path: this.path, err: (error as Error).message }, "cannot sync the recording");
+        throw error;
+      })
+      .finally(() => {
+        this.#syncing = undefined;
+      });
+    return this.#syncing;
+  }
+
+  async append(event: Readonly<Record<string, unknown>>): Promise<void> {
+    await this.#write(event);
+    await this.#sync();
+  }
+
+  note(event: Readonly<Record<string, unknown>>): void {
+    this.#write(event).catch(() => undefined);
+  }
+
+  async finish(event: Readonly<Record<string, unknown>>): Promise<{ records: number; lastHash: string }> {
+    await this.#write(event).catch(() => undefined);
+    this.#closed = true;
+    await this.#tail;
+    await this.#handle.datasync().catch(() => undefined);
+    await this.#handle.close();
+    return { records: this.#seq, lastHash: this.#prev };
+  }
+}
+
+/** Size of a recording file, for the API. */
+export async function recordingSize(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return undefined;
+  }
+}
