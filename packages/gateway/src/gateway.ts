@@ -11,7 +11,9 @@ import { createApiHandler } from "./api/http.js";
 import { createApprovals } from "./approvals/index.js";
 import { createIdentityVerifier, type IdentityVerifier } from "./identity/index.js";
 import { createAnalysisCache, loadAnalyzer } from "./inspect/index.js";
+import { createRecorder } from "./recording/index.js";
 import { openStore, type Store } from "./store/index.js";
+import { createWriteStream } from "node:fs";
 import { hostname } from "node:os";
 import { createAgentHub, type AgentHub } from "./link/agent-hub.js";
 import { listenPostgres } from "./listeners/postgres.js";
@@ -127,6 +129,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return [connection.name, { analyze: (sql: string) => cache.analyze(sql, analyzeOptions) }] as const;
     }),
   );
+  const recorder = createRecorder({ dir: config.recordings, fsync: config.recording.fsync, intervalMs: config.recording.interval, logger, now });
+  const prune = () => {
+    const cutoff = new Date(now().getTime() - config.recording.retention);
+    Promise.all([recorder.prune(config.recording.retention), store.pruneSessions(cutoff)]).catch((error: unknown) => logger.error({ err: String(error) }, "retention failed"));
+  };
+  prune();
+  const pruning = setInterval(prune, 3_600_000);
+  pruning.unref();
+  const auditStream = config.audit_log === undefined ? undefined : config.audit_log === "-" ? process.stdout : createWriteStream(config.audit_log, { flags: "a", mode: 0o600 });
+  auditStream?.on("error", (error) => logger.error({ err: error.message }, "cannot write the audit log"));
+  const audit = auditStream === undefined ? () => undefined : (event: Readonly<Record<string, unknown>>) => void auditStream.write(`${JSON.stringify(event)}\n`);
   const services: GatewayServices = {
     hub,
     verifier: createVerifier(config, now),
@@ -141,6 +154,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     approvals,
     gatewayId,
     analyzers,
+    recorder,
+    recording: { failClosed: config.recording.fail_closed, sampleRows: config.recording.sample_rows },
+    audit,
   };
 
   const grpc = new GrpcServer(channelOptions(config.limits.max_message_bytes));
@@ -218,6 +234,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           resolve();
         });
       });
+      clearInterval(pruning);
+      if (auditStream !== undefined && auditStream !== process.stdout) auditStream.end();
       await store.close();
     },
   };

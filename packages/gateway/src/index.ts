@@ -6,3 +6,27 @@ export { createIdentityVerifier, IdentityError, type Identity, type IdentityVeri
 export { main } from "./main.js";
 export { explain, type ExplainInput, type Explanation } from "./explain.js";
 export { loadAnalyzer } from "./inspect/index.js";
+export {
+  ABANDONED_OUTCOME,
+  openStore,
+  StoreError,
+  type DecisionRow,
+  type RecordingSeal,
+  type SessionFilter,
+  type SessionRecordingRow,
+  type SessionRow,
+  type Store,
+  type StoreErrorCode,
+} from "./store/index.js";
+export { genesisHash, verifyLines, type RecordLine, type VerifyResult } from "./recording/chain.js";
+export {
+  createSessionsApi,
+  decisionJson,
+  sessionJson,
+  verifySessionRecording,
+  writeApiReply,
+  type ApiReply,
+  type SessionsApi,
+  type SessionsApiOptions,
+  type SessionVerification,
+} from "./api/sessions.js";

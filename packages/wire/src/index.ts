@@ -5,7 +5,7 @@ export { WireError, type WireErrorCode } from "./errors.js";
 export { createPgFramer, type PgFramer, type PgFramerOptions, type PgMessage } from "./postgres/framer.js";
 export { authCodes, backend, backendName, frontend, frontendName, startupCodes } from "./postgres/messages.js";
 export * as pg from "./postgres/codec.js";
-export type { PgAuthentication, PgErrorFields, StartupRequest } from "./postgres/codec.js";
+export type { PgAuthentication, PgBind, PgErrorFields, PgField, StartupRequest } from "./postgres/codec.js";
 export { createMysqlFramer, type MysqlFramer, type MysqlFramerOptions, type MysqlPacket } from "./mysql/framer.js";
 export {
   mariadbCapabilities,

@@ -64,3 +64,27 @@ export async function callApi(target: ApiTarget, method: "GET" | "POST", path: s
   }
   return json;
 }
+
+/** GETs a text endpoint (a recording); an error status becomes an ApiError with the server's message. */
+export async function callApiText(target: ApiTarget, path: string): Promise<string> {
+  let response: Response;
+  try {
+    response = await fetch(`${target.url}${path}`, {
+      headers: { authorization: `Bearer ${target.credential}` },
+      signal: AbortSignal.timeout(120_000),
+    });
+  } catch (error) {
+    throw new ApiError(0, "unreachable", `cannot reach ${target.url}: ${(error as Error).cause instanceof Error ? ((error as Error).cause as Error).message : (error as Error).message}`);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    let error: { code?: string; message?: string } = {};
+    try {
+      error = ((JSON.parse(text) as Record<string, unknown>).error ?? {}) as typeof error;
+    } catch {
+      // not a JSON error body: the status says it
+    }
+    throw new ApiError(response.status, error.code ?? "http_error", error.message ?? `HTTP ${response.status}`);
+  }
+  return text;
+}

@@ -20,6 +20,7 @@ function resolvePaths(file: string, config: GatewayConfig): GatewayConfig {
     ...config,
     store,
     recordings: at(config.recordings),
+    ...(config.audit_log === undefined || config.audit_log === "-" ? {} : { audit_log: at(config.audit_log) }),
     ...(config.tls === undefined ? {} : { tls: { cert_file: at(config.tls.cert_file), key_file: at(config.tls.key_file) } }),
     identity: {
       ...config.identity,

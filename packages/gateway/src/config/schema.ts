@@ -121,6 +121,22 @@ export const gatewayConfigSchema = z
     tls: z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict().optional(),
     store: z.string().regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, "expected sqlite:PATH or postgres://...").default("sqlite:./data/airlock.db"),
     recordings: z.string().min(1).default("./data/recordings"),
+    recording: z
+      .object({
+        /** statement: each statement is on disk before it reaches the database; interval: grouped syncs, at most `interval` apart. */
+        fsync: z.enum(["statement", "interval"]).default("statement"),
+        interval: duration.default(10),
+        /** Recordings (and ended sessions in the store) older than this are deleted. */
+        retention: duration.default(90 * 86_400_000),
+        /** Refuse statements when the recording cannot be written (true), or go on and log (false). */
+        fail_closed: z.boolean().default(true),
+        /** Rows of each result kept in the recording (the rest is counted). */
+        sample_rows: z.number().int().min(0).max(1000).default(20),
+      })
+      .strict()
+      .default({ fsync: "statement", interval: 10, retention: 90 * 86_400_000, fail_closed: true, sample_rows: 20 }),
+    /** Audit events, one JSON line per decision, for a SIEM: a file path, or `-` for stdout. */
+    audit_log: z.string().min(1).optional(),
     identity: z
       .object({
         issuers: z.array(issuer).min(1),

@@ -23,6 +23,8 @@ export interface SessionRecording {
   append(event: Readonly<Record<string, unknown>>): Promise<void>;
   /** Appends without waiting (results, timings): still in order, still chained. */
   note(event: Readonly<Record<string, unknown>>): void;
+  /** Resolves once everything appended so far is on disk; rejects if it cannot be. */
+  sync(): Promise<void>;
   /** Writes session_end, syncs and closes; returns the count and last hash for the store. */
   finish(event: Readonly<Record<string, unknown>>): Promise<{ records: number; lastHash: string }>;
   /** True once a write failed: the session must refuse statements (fail closed). */
@@ -144,6 +146,12 @@ class FileRecording implements SessionRecording {
 
   note(event: Readonly<Record<string, unknown>>): void {
     this.#write(event).catch(() => undefined);
+  }
+
+  async sync(): Promise<void> {
+    await this.#tail;
+    if (this.#failed) throw new Error("the recording cannot be written");
+    await this.#sync();
   }
 
   async finish(event: Readonly<Record<string, unknown>>): Promise<{ records: number; lastHash: string }> {

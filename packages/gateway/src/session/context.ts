@@ -6,6 +6,7 @@ import type { Identity, IdentityVerifier } from "../identity/index.js";
 import type { Approvals } from "../approvals/index.js";
 import type { Analysis } from "../inspect/index.js";
 import type { AgentHub } from "../link/agent-hub.js";
+import type { Recorder } from "../recording/index.js";
 import type { Store } from "../store/index.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { CancelKeys } from "./cancel-keys.js";
@@ -27,6 +28,10 @@ export interface GatewayServices {
   readonly gatewayId: string;
   /** The statement analyser of each connection (its safe functions differ). */
   readonly analyzers: ReadonlyMap<string, { analyze(sql: string): Analysis }>;
+  readonly recorder: Recorder;
+  readonly recording: { readonly failClosed: boolean; readonly sampleRows: number };
+  /** Writes one audit event (a JSON line for a SIEM). */
+  readonly audit: (event: Readonly<Record<string, unknown>>) => void;
 }
 
 /** How one client reached the gateway. */

@@ -10,6 +10,7 @@ import { IdentityError, type Identity } from "../identity/index.js";
 import { AgentUnavailableError, type AgentCall } from "../link/agent-hub.js";
 import { inspectFrontend } from "./inspect.js";
 import { PostgresStatementGate, type ReviewOutcome, type StatementEvent } from "./postgres-statements.js";
+import { PostgresResultRecorder, type SessionRecording } from "../recording/index.js";
 import type { GatewayServices, SessionTarget } from "./context.js";
 
 /**
@@ -63,6 +64,11 @@ class PostgresSession {
   #overLimit = false;
   #cancelReview: (() => void) | undefined;
   #stored = false;
+  #recording: SessionRecording | undefined;
+  #results: PostgresResultRecorder | undefined;
+  #statements = 0;
+  /** Statements or parameters were recorded since the last flush: sync before they go out. */
+  #unsynced = false;
 
   constructor(socket: Duplex, target: SessionTarget, services: GatewayServices) {
     this.#client = socket;
@@ -238,6 +244,26 @@ class PostgresSession {
       this.#refuse("28000", "policy_denied", `access to connection \`${this.#connection}\` is not granted to this identity`, undefined);
       return;
     }
+    try {
+      this.#recording = await this.#services.recorder.open(this.#id, this.#services.now());
+      await this.#recording.append({
+        type: "session_start",
+        session: this.#id,
+        gateway: this.#services.gatewayId,
+        connection: this.#connection,
+        transport: this.#target.transport.kind,
+        client: this.#target.transport.remoteAddress,
+        identity: { subject: identity.subject, issuer: identity.issuer, issuerUrl: identity.issuerUrl, groups: identity.groups, claims: recordedClaims(identity.claims) },
+        rules: decision.rules,
+      });
+      this.#results = new PostgresResultRecorder(this.#recording, this.#services.recording.sampleRows);
+    } catch (error) {
+      this.#logger.error({ err: (error as Error).message }, "cannot record the session");
+      if (this.#services.recording.failClosed) {
+        this.#refuse("58030", "recording_failed", "the session cannot be recorded, so it is refused", undefined);
+        return;
+      }
+    }
     const passed: Record<string, string> = {};
     for (const [key, value] of parameters) if (!WITHHELD_PARAMETERS.has(key)) passed[key] = value;
     let call: AgentCall;
@@ -283,6 +309,7 @@ class PostgresSession {
     this.#maxRows = decision.maxRows;
     this.#gate = this.#createGate(this.#identity as Identity);
     this.#stored = true;
+    const recordingPath = this.#recording?.path;
     this.#services.store
       .startSession({
         id: this.#id,
@@ -295,6 +322,7 @@ class PostgresSession {
         gatewayId: this.#services.gatewayId,
         startedAt: this.#services.now(),
       })
+      .then(() => (recordingPath === undefined ? undefined : this.#services.store.setSessionRecording(this.#id, recordingPath)))
       .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session start"));
     this.#services.metrics.sessionsActive.inc({ connection: this.#connection, transport: this.#target.transport.kind });
     this.#services.metrics.sessionOpenSeconds.observe({ connection: this.#connection }, (performance.now() - this.#openedAt) / 1000);
@@ -338,31 +366,74 @@ class PostgresSession {
         this.#close("terminated", true);
         return;
       }
+      if (message.code === frontend.Bind && this.#recording !== undefined) this.#recordBind(message.bytes);
       const result = gate.onMessage(message);
+      if (message.code === frontend.Query || message.code === frontend.Sync || message.code === frontend.Execute) this.#results?.started();
       if (result.kind === "forward") {
         batch.push(result.bytes);
         continue;
       }
       // Held for review: what was judged before goes out; nothing after it until the review ends.
-      this.#flush(call, batch);
-      this.#busy = true;
-      this.#client.pause();
-      result.release
-        .then(
-          (bytes) => {
-            if (this.#state.name === "ready") this.#flush(call, [bytes]);
-          },
-          (error: unknown) => this.#fatalUnexpected(error),
-        )
-        .finally(() => {
-          this.#busy = false;
-          if (this.#state.name === "closed") return;
-          this.#client.resume();
-          this.#drain();
-        });
+      this.#pause(this.#durable().then(() => this.#state.name === "ready" && this.#flush(call, batch.splice(0))).then(() => result.release).then((bytes) => this.#durable().then(() => bytes)), (bytes) => {
+        if (this.#state.name === "ready") this.#flush(call, [bytes]);
+      });
       return;
     }
-    this.#flush(call, batch);
+    if (!this.#unsynced) {
+      this.#flush(call, batch);
+      return;
+    }
+    // The recording of these statements must be on disk before they reach the database.
+    this.#pause(this.#durable(), () => this.#flush(call, batch));
+  }
+
+  /** Stops reading the client until `step` is done, then runs `then` and goes on. */
+  #pause<T>(step: Promise<T>, then: (value: T) => void): void {
+    this.#busy = true;
+    this.#client.pause();
+    step
+      .then(
+        (value) => {
+          if (this.#state.name === "ready") then(value);
+        },
+        (error: unknown) => this.#fatalUnexpected(error),
+      )
+      .finally(() => {
+        this.#busy = false;
+        if (this.#state.name === "closed") return;
+        this.#client.resume();
+        this.#drain();
+      });
+  }
+
+  /** Waits until the recording holds everything noted so far; fails closed if it cannot. */
+  async #durable(): Promise<void> {
+    if (!this.#unsynced || this.#recording === undefined) return;
+    this.#unsynced = false;
+    try {
+      await this.#recording.sync();
+    } catch (error) {
+      this.#logger.error({ err: (error as Error).message }, "the recording cannot be written");
+      if (this.#services.recording.failClosed) {
+        this.#endSession("58030", "the session can no longer be recorded, so it ends", "recording_failed");
+        throw new RecordingFailed();
+      }
+    }
+  }
+
+  #recordBind(bytes: Buffer): void {
+    const bind = pg.decodeBind(bytes);
+    this.#recording?.note({
+      type: "bind",
+      portal: bind.portal,
+      statement: bind.statement,
+      params: bind.parameters.map((value, index) => {
+        if (value === null) return null;
+        const format = bind.parameterFormats.length === 1 ? bind.parameterFormats[0] : bind.parameterFormats[index];
+        return format === 1 ? `\\x${value.toString("hex")}` : value.toString("utf8");
+      }),
+    });
+    this.#unsynced = true;
   }
 
   #createGate(principal: Identity): PostgresStatementGate {
@@ -402,6 +473,8 @@ class PostgresSession {
     const row = await pending.outcome;
     this.#cancelReview = undefined;
     this.#logger.info({ review: id, status: row.status }, "review ended");
+    this.#recording?.note({ type: "review", review: id, status: row.status, actions: row.actions.map((action) => ({ ...action, at: action.at.toISOString() })) });
+    this.#unsynced = true;
     if (row.status === "approved") return { approved: true };
     const last = row.actions.filter((action) => action.action === "reject").at(-1);
     const why = row.status === "rejected" ? `rejected by ${last?.reviewer ?? "a reviewer"}${last?.reason ? `: ${last.reason}` : ""}` : row.status === "expired" ? "no reviewer decided in time" : row.status;
@@ -410,6 +483,32 @@ class PostgresSession {
 
   #onDecision(event: StatementEvent): void {
     const { metrics } = this.#services;
+    this.#statements++;
+    this.#recording?.note({
+      type: "statement",
+      protocol: event.protocol,
+      sql: event.sql,
+      classes: event.classes,
+      effect: event.decision.effect,
+      ...(event.decision.rule === undefined ? {} : { rule: event.decision.rule }),
+      reasons: event.decision.reasons,
+    });
+    this.#unsynced = true;
+    this.#services.audit({
+      time: this.#services.now().toISOString(),
+      type: "decision",
+      session: this.#id,
+      gateway: this.#services.gatewayId,
+      subject: this.#identity?.subject,
+      issuer: this.#identity?.issuer,
+      groups: this.#identity?.groups,
+      connection: this.#connection,
+      effect: event.decision.effect,
+      rule: event.decision.rule,
+      classes: event.classes,
+      reasons: event.decision.reasons,
+      sql: event.sql,
+    });
     for (const statementClass of event.classes.length === 0 ? ["unparsed"] : event.classes) {
       metrics.statements.inc({ connection: this.#connection, class: statementClass, decision: event.decision.effect });
     }
@@ -464,7 +563,10 @@ class PostgresSession {
       const data = frames.data;
       let out: Buffer;
       if (this.#maxRows === undefined && !this.#gate?.rewriting) {
-        for (const part of parts) this.#observeBackend(part);
+        for (const part of parts) {
+          this.#observeBackend(part);
+          this.#results?.observe(part);
+        }
         out = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       } else {
         const kept: Buffer[] = [];
@@ -472,6 +574,7 @@ class PostgresSession {
           const replaced = this.#limitRows(this.#gate?.rewriteBackend(part) ?? part);
           if (replaced === undefined) continue;
           this.#observeBackend(replaced);
+          this.#results?.observe(replaced);
           kept.push(replaced);
         }
         out = kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
@@ -577,6 +680,7 @@ class PostgresSession {
   }
 
   #fatalUnexpected(error: unknown): void {
+    if (error instanceof RecordingFailed) return;
     this.#logger.error({ err: error instanceof Error ? error.stack : String(error) }, "session failed");
     if (this.#state.name !== "closed") this.#client.write(pg.encodeErrorResponse("XX000", "internal error in the gateway", { severity: "FATAL" }));
     this.#close("internal_error", true);
@@ -600,9 +704,19 @@ class PostgresSession {
       this.#services.metrics.sessions.inc({ connection: this.#connection, transport: this.#target.transport.kind, outcome: final });
       this.#logger.info({ outcome: final }, "session ended");
     }
+    const final = this.#outcome === "closed" ? outcome : this.#outcome;
+    const recording = this.#recording;
+    const finished =
+      recording === undefined
+        ? Promise.resolve(undefined)
+        : recording.finish({ type: "session_end", outcome: final, statements: this.#statements, ms: Math.round(performance.now() - this.#openedAt) }).catch((error: unknown) => {
+            this.#logger.error({ err: String(error) }, "cannot finish the recording");
+            return undefined;
+          });
     if (this.#stored) {
-      const final = this.#outcome === "closed" ? outcome : this.#outcome;
-      this.#services.store.endSession(this.#id, this.#services.now(), final).catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session end"));
+      finished
+        .then((sealed) => this.#services.store.endSession(this.#id, this.#services.now(), final, sealed))
+        .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session end"));
     }
   }
 }
@@ -629,4 +743,16 @@ function firstMessage(call: AgentCall): Promise<SessionRequest | undefined> {
     call.once("error", onEnd);
     call.resume();
   });
+}
+
+/** The session already ended because its recording failed. */
+class RecordingFailed extends Error {}
+
+/** Claims kept in the recording: who and where from, never the token itself. */
+const RECORDED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "repository", "repository_owner", "ref", "ref_type", "environment", "workflow", "job_workflow_ref", "run_id", "actor", "project_path", "ref_protected", "pipeline_id", "namespace_path", "user_login", "email", "groups"];
+
+function recordedClaims(claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of RECORDED_CLAIMS) if (claims[key] !== undefined) out[key] = claims[key];
+  return out;
 }

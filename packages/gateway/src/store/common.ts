@@ -5,8 +5,9 @@ import {
   type ReviewAction,
   type ReviewRow,
   type ReviewStatus,
+  type RecordingSeal,
   type SessionFilter,
-  type SessionRow,
+  type SessionStartRow,
   type StoreEvent,
   type StoreLogger,
 } from "./types.js";
@@ -14,6 +15,8 @@ import {
 /** The default and the ceiling of list limits. */
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 10_000;
+/** The largest record count a session's end can keep. */
+const MAX_RECORDS = 2 ** 31 - 1;
 
 const REVIEW_STATUSES: readonly ReviewStatus[] = ["pending", "approved", "rejected", "expired", "cancelled"];
 
@@ -50,7 +53,7 @@ export function listLimit(limit: number | undefined, name: string): number {
 }
 
 /** Checks the arguments of startSession. */
-export function checkSessionStart(row: Omit<SessionRow, "endedAt" | "outcome" | "statements" | "denied" | "reviewed">): void {
+export function checkSessionStart(row: SessionStartRow): void {
   checkId(row.id, "row.id");
   checkString(row.subject, "row.subject");
   checkString(row.issuer, "row.issuer");
@@ -60,6 +63,17 @@ export function checkSessionStart(row: Omit<SessionRow, "endedAt" | "outcome" | 
   checkString(row.clientAddress, "row.clientAddress");
   checkString(row.gatewayId, "row.gatewayId");
   checkDate(row.startedAt, "row.startedAt");
+}
+
+/** Checks the optional recording seal of endSession. */
+export function checkRecordingSeal(recording: RecordingSeal | undefined): void {
+  if (recording === undefined) return;
+  if (typeof recording !== "object" || recording === null) throw new TypeError("recording must be an object");
+  // Both backends keep it in a 32-bit integer column.
+  if (!Number.isInteger(recording.records) || recording.records < 0 || recording.records > MAX_RECORDS) {
+    throw new TypeError(`recording.records must be an integer from 0 to ${MAX_RECORDS}`);
+  }
+  checkId(recording.lastHash, "recording.lastHash");
 }
 
 /** Checks the arguments of listSessions. */

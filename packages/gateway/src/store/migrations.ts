@@ -100,6 +100,17 @@ export const sqliteMigrations: readonly Migration[] = [
       create index grants_active on grants (subject, connection, expires_at) where revoked_at is null;
     `,
   },
+  {
+    version: 2,
+    name: "session recordings",
+    // The recording's file, and at a normal end its record count and last hash: the anchor that
+    // catches records cut from the end of a recording.
+    sql: `
+      alter table sessions add column recording_path text;
+      alter table sessions add column record_count integer;
+      alter table sessions add column record_hash text;
+    `,
+  },
 ];
 
 /**
@@ -196,6 +207,16 @@ export const postgresMigrations: readonly Migration[] = [
       );
       create index airlock_grants_active on airlock_grants (subject, connection, expires_at) where revoked_at is null;
       create index airlock_grants_updated_at on airlock_grants (updated_at);
+    `,
+  },
+  {
+    version: 2,
+    name: "session recordings",
+    sql: `
+      alter table airlock_sessions
+        add column recording_path text,
+        add column record_count integer,
+        add column record_hash text;
     `,
   },
 ];

@@ -7,6 +7,7 @@ import {
   checkGrant,
   checkId,
   checkOneOf,
+  checkRecordingSeal,
   checkReview,
   checkReviewAction,
   checkReviewStatus,
@@ -25,11 +26,13 @@ import {
   StoreError,
   type DecisionRow,
   type GrantRow,
+  type RecordingSeal,
   type ReviewAction,
   type ReviewRow,
   type ReviewStatus,
   type SessionFilter,
   type SessionRow,
+  type SessionStartRow,
   type Store,
   type StoreEvent,
   type StoreLogger,
@@ -71,6 +74,9 @@ interface SessionRecord {
   statements: number;
   denied: number;
   reviewed: number;
+  recording_path: string | null;
+  record_count: number | null;
+  record_hash: string | null;
 }
 
 interface DecisionRecord {
@@ -409,7 +415,7 @@ class PostgresStore implements Store {
     this.#redacted = parts.redacted;
   }
 
-  async startSession(row: Omit<SessionRow, "endedAt" | "outcome" | "statements" | "denied" | "reviewed">): Promise<void> {
+  async startSession(row: SessionStartRow): Promise<void> {
     checkSessionStart(row);
     await this.#query(
       "startSession",
@@ -420,17 +426,28 @@ class PostgresStore implements Store {
     );
   }
 
-  async endSession(id: string, endedAt: Date, outcome: string): Promise<void> {
+  async setSessionRecording(id: string, path: string): Promise<void> {
+    checkId(id, "id");
+    checkId(path, "path");
+    const result = await this.#query("setSessionRecording", {}, "update airlock_sessions set recording_path = $2 where id = $1", [id, path]);
+    if ((result.rowCount ?? 0) === 0) throw new StoreError("not_found", `session \`${id}\` not found`);
+  }
+
+  async endSession(id: string, endedAt: Date, outcome: string, recording?: RecordingSeal): Promise<void> {
     checkId(id, "id");
     checkDate(endedAt, "endedAt");
     checkString(outcome, "outcome");
+    checkRecordingSeal(recording);
     // A data-modifying WITH runs whether or not the main query reads it; the main query sees the row as it was.
     const { rows } = await this.#query(
       "endSession",
       {},
-      `with ended as (update airlock_sessions set ended_at = $2, outcome = $3 where id = $1 and ended_at is null returning id)
+      `with ended as (
+         update airlock_sessions set ended_at = $2, outcome = $3,
+           record_count = coalesce($4::integer, record_count), record_hash = coalesce($5::text, record_hash)
+         where id = $1 and ended_at is null returning id)
        select 1 as found from airlock_sessions where id = $1`,
-      [id, endedAt, outcome],
+      [id, endedAt, outcome, recording?.records ?? null, recording?.lastHash ?? null],
     );
     if (rows.length === 0) throw new StoreError("not_found", `session \`${id}\` not found`);
   }
@@ -819,6 +836,11 @@ function toSession(record: SessionRecord): SessionRow {
   };
   if (record.ended_at !== null) row.endedAt = record.ended_at;
   if (record.outcome !== null) row.outcome = record.outcome;
+  if (record.recording_path !== null) {
+    row.recording = { path: record.recording_path };
+    if (record.record_count !== null) row.recording.records = record.record_count;
+    if (record.record_hash !== null) row.recording.lastHash = record.record_hash;
+  }
   return row;
 }
 

@@ -8,6 +8,7 @@ import {
   checkGrant,
   checkId,
   checkOneOf,
+  checkRecordingSeal,
   checkReview,
   checkReviewAction,
   checkReviewStatus,
@@ -25,11 +26,13 @@ import {
   StoreError,
   type DecisionRow,
   type GrantRow,
+  type RecordingSeal,
   type ReviewAction,
   type ReviewRow,
   type ReviewStatus,
   type SessionFilter,
   type SessionRow,
+  type SessionStartRow,
   type Store,
   type StoreEvent,
   type StoreOptions,
@@ -53,6 +56,9 @@ interface SessionRecord {
   statements: number;
   denied: number;
   reviewed: number;
+  recording_path: string | null;
+  record_count: number | null;
+  record_hash: string | null;
 }
 
 interface DecisionRecord {
@@ -173,7 +179,7 @@ class SqliteStore implements Store {
     this.#subscribers = subscribers;
   }
 
-  async startSession(row: Omit<SessionRow, "endedAt" | "outcome" | "statements" | "denied" | "reviewed">): Promise<void> {
+  async startSession(row: SessionStartRow): Promise<void> {
     checkSessionStart(row);
     this.#run("startSession", { conflict: `session \`${row.id}\` already exists` }, () => {
       this.#db
@@ -185,12 +191,27 @@ class SqliteStore implements Store {
     });
   }
 
-  async endSession(id: string, endedAt: Date, outcome: string): Promise<void> {
+  async setSessionRecording(id: string, path: string): Promise<void> {
+    checkId(id, "id");
+    checkId(path, "path");
+    this.#run("setSessionRecording", {}, () => {
+      const { changes } = this.#db.prepare("update sessions set recording_path = ? where id = ?").run(path, id);
+      if (changes === 0) throw new StoreError("not_found", `session \`${id}\` not found`);
+    });
+  }
+
+  async endSession(id: string, endedAt: Date, outcome: string, recording?: RecordingSeal): Promise<void> {
     checkId(id, "id");
     checkDate(endedAt, "endedAt");
     checkString(outcome, "outcome");
+    checkRecordingSeal(recording);
     this.#run("endSession", {}, () => {
-      const { changes } = this.#db.prepare("update sessions set ended_at = ?, outcome = ? where id = ? and ended_at is null").run(iso(endedAt), outcome, id);
+      const { changes } = this.#db
+        .prepare(
+          `update sessions set ended_at = ?, outcome = ?, record_count = coalesce(?, record_count), record_hash = coalesce(?, record_hash)
+           where id = ? and ended_at is null`,
+        )
+        .run(iso(endedAt), outcome, recording?.records ?? null, recording?.lastHash ?? null, id);
       if (changes === 0 && this.#db.prepare("select 1 from sessions where id = ?").get(id) === undefined) {
         throw new StoreError("not_found", `session \`${id}\` not found`);
       }
@@ -527,6 +548,11 @@ function toSession(record: SessionRecord): SessionRow {
   };
   if (record.ended_at !== null) row.endedAt = new Date(record.ended_at);
   if (record.outcome !== null) row.outcome = record.outcome;
+  if (record.recording_path !== null) {
+    row.recording = { path: record.recording_path };
+    if (record.record_count !== null) row.recording.records = record.record_count;
+    if (record.record_hash !== null) row.recording.lastHash = record.record_hash;
+  }
   return row;
 }
 

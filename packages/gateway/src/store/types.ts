@@ -23,6 +23,27 @@ export interface SessionRow {
   denied: number;
   /** Decisions recorded with effect `review`. */
   reviewed: number;
+  /** The session's recording, once {@link Store.setSessionRecording} named its file. */
+  recording?: SessionRecordingRow;
+}
+
+/** Where a session's recording is and, after a normal end, how it ends. */
+export interface SessionRecordingRow {
+  /** The recording's file (JSON lines), as the gateway wrote it. */
+  path: string;
+  /** Records written, kept at the session's end: a recording with fewer lines was cut. */
+  records?: number;
+  /** The hash of the last record, kept at the session's end. */
+  lastHash?: string;
+}
+
+/** What {@link Store.startSession} takes: the session as it starts. */
+export type SessionStartRow = Omit<SessionRow, "endedAt" | "outcome" | "statements" | "denied" | "reviewed" | "recording">;
+
+/** The count and last hash of a finished recording, kept by {@link Store.endSession}. */
+export interface RecordingSeal {
+  records: number;
+  lastHash: string;
 }
 
 /** The policy decision on one client statement. */
@@ -162,9 +183,15 @@ export interface StoreOptions {
 export interface Store {
   readonly kind: "sqlite" | "postgres";
   /** Adds a session; `conflict` if the id exists. */
-  startSession(row: Omit<SessionRow, "endedAt" | "outcome" | "statements" | "denied" | "reviewed">): Promise<void>;
-  /** Ends a session; `not_found` if there is none. Ending an ended session changes nothing: the first end stays. */
-  endSession(id: string, endedAt: Date, outcome: string): Promise<void>;
+  startSession(row: SessionStartRow): Promise<void>;
+  /** Names the file of a session's recording (replacing an earlier one); `not_found` if there is no such session. */
+  setSessionRecording(id: string, path: string): Promise<void>;
+  /**
+   * Ends a session; `not_found` if there is none. Ending an ended session changes nothing: the first
+   * end stays. `recording` (the recorder's count and last hash at session_end) is kept with the end,
+   * so verification can tell a recording whose last records were cut.
+   */
+  endSession(id: string, endedAt: Date, outcome: string, recording?: RecordingSeal): Promise<void>;
   /**
    * Marks sessions of this gatewayId that have no end as ended abruptly (at start, after a crash), with
    * outcome {@link ABANDONED_OUTCOME}. Returns how many.

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openStore, type Store, type StoreLogger } from "../../src/store/index.js";
-import { describeStoreContract, nextEvent, reviewStart, storeError } from "./store-contract.js";
+import { postgresMigrations } from "../../src/store/migrations.js";
+import { describeStoreContract, nextEvent, reviewStart, sessionStart, storeError } from "./store-contract.js";
 
 const SERVER = "postgres://postgres@127.0.0.1:5432";
 const prefix = `airlock_store_test_${randomBytes(5).toString("hex")}`;
@@ -57,7 +58,7 @@ describe("postgres store", () => {
       expect(names).toEqual(expect.arrayContaining(["airlock_schema_migrations", "airlock_sessions", "airlock_reviews", "airlock_grants"]));
       expect(names.filter((name) => !name.startsWith("airlock_"))).toEqual([]);
       const versions = await client.query<{ version: number; applied_at: Date }>("select version, applied_at from airlock_schema_migrations order by version");
-      expect(versions.rows.map((row) => row.version)).toEqual([1]);
+      expect(versions.rows.map((row) => row.version)).toEqual([1, 2]);
       expect(versions.rows[0]?.applied_at).toBeInstanceOf(Date);
     });
   });
@@ -66,8 +67,30 @@ describe("postgres store", () => {
     const fresh = await createDatabase("together");
     const opened = await Promise.all([1, 2, 3, 4].map(() => open(`${SERVER}/${fresh}`)));
     expect(opened.map((store) => store.kind)).toEqual(["postgres", "postgres", "postgres", "postgres"]);
-    const versions = await withClient(fresh, (client) => client.query<{ version: number }>("select version from airlock_schema_migrations"));
-    expect(versions.rows.map((row) => row.version)).toEqual([1]);
+    const versions = await withClient(fresh, (client) => client.query<{ version: number }>("select version from airlock_schema_migrations order by version"));
+    expect(versions.rows.map((row) => row.version)).toEqual([1, 2]);
+  });
+
+  it("upgrades a version 1 database in place, keeping its sessions", async () => {
+    const fresh = await createDatabase("v1");
+    const session = sessionStart();
+    await withClient(fresh, async (client) => {
+      await client.query("create table airlock_schema_migrations (version integer primary key, name text not null, applied_at timestamptz not null default now())");
+      await client.query(postgresMigrations.find((migration) => migration.version === 1)?.sql ?? "");
+      await client.query("insert into airlock_schema_migrations (version, name) values (1, 'initial')");
+      await client.query(
+        `insert into airlock_sessions (id, subject, issuer, subject_groups, connection, transport, client_address, gateway_id, started_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [session.id, session.subject, session.issuer, session.groups, session.connection, session.transport, session.clientAddress, session.gatewayId, session.startedAt],
+      );
+    });
+    const store = await open(`${SERVER}/${fresh}`);
+    expect(await store.getSession(session.id)).toStrictEqual({ ...session, statements: 0, denied: 0, reviewed: 0 });
+    await store.setSessionRecording(session.id, "/recordings/old.jsonl");
+    await store.endSession(session.id, new Date("2030-01-02T04:00:00.000Z"), "client_closed", { records: 3, lastHash: "ef".repeat(32) });
+    expect((await store.getSession(session.id))?.recording).toStrictEqual({ path: "/recordings/old.jsonl", records: 3, lastHash: "ef".repeat(32) });
+    const versions = await withClient(fresh, (client) => client.query<{ version: number }>("select version from airlock_schema_migrations order by version"));
+    expect(versions.rows.map((row) => row.version)).toEqual([1, 2]);
   });
 
   it("refuses a schema newer than it knows", async () => {

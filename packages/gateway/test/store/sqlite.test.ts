@@ -3,6 +3,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sqliteMigrations } from "../../src/store/migrations.js";
 import { openStore } from "../../src/store/index.js";
 import { describeStoreContract, reviewStart, sessionStart, storeError } from "./store-contract.js";
 
@@ -49,11 +50,41 @@ describe("sqlite store", () => {
     const db = new Database(file, { readonly: true });
     try {
       const rows = db.prepare("select version, applied_at from schema_migrations order by version").all() as { version: number; applied_at: string }[];
-      expect(rows.map((row) => row.version)).toEqual([1]);
+      expect(rows.map((row) => row.version)).toEqual([1, 2]);
       expect(new Date(rows[0]?.applied_at ?? "").getTime()).not.toBeNaN();
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
     } finally {
       db.close();
+    }
+  });
+
+  it("upgrades a version 1 file in place, keeping its sessions", async () => {
+    const file = join(dir, "v1.db");
+    const session = sessionStart();
+    const db = new Database(file);
+    db.exec("create table schema_migrations (version integer primary key, name text not null, applied_at text not null) strict");
+    db.exec(sqliteMigrations.find((migration) => migration.version === 1)?.sql ?? "");
+    db.prepare("insert into schema_migrations (version, name, applied_at) values (1, 'initial', ?)").run(new Date().toISOString());
+    db.prepare(
+      `insert into sessions (id, subject, issuer, subject_groups, connection, transport, client_address, gateway_id, started_at, ended_at, outcome)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(session.id, session.subject, session.issuer, JSON.stringify(session.groups), session.connection, session.transport, session.clientAddress, session.gatewayId, session.startedAt.toISOString(), "2030-01-02T04:00:00.000Z", "client_closed");
+    db.close();
+
+    const store = await openStore(`sqlite:${file}`);
+    try {
+      const ended = { ...session, statements: 0, denied: 0, reviewed: 0, endedAt: new Date("2030-01-02T04:00:00.000Z"), outcome: "client_closed" };
+      expect(await store.getSession(session.id)).toStrictEqual(ended);
+      await store.setSessionRecording(session.id, "/recordings/old.jsonl");
+      expect(await store.getSession(session.id)).toStrictEqual({ ...ended, recording: { path: "/recordings/old.jsonl" } });
+    } finally {
+      await store.close();
+    }
+    const check = new Database(file, { readonly: true });
+    try {
+      expect(check.prepare("select version from schema_migrations order by version").pluck().all()).toEqual([1, 2]);
+    } finally {
+      check.close();
     }
   });
 

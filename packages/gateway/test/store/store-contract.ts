@@ -226,6 +226,62 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         expect(await store.listSessions({ subject, limit: 500 })).toHaveLength(105);
       });
 
+      it("keeps the recording's path, and the count and last hash a normal end seals it with", async () => {
+        const row = sessionStart();
+        await store.startSession(row);
+        expect(await store.getSession(row.id)).not.toHaveProperty("recording");
+        const path = `/var/lib/airlock/recordings/2030-01-02/${row.id} ünïcødé 'quoted'.jsonl`;
+        await store.setSessionRecording(row.id, path);
+        expect((await store.getSession(row.id))?.recording).toStrictEqual({ path });
+
+        const endedAt = new Date("2030-01-02T03:09:59.999Z");
+        const seal = { records: 2 ** 31 - 1, lastHash: "ab".repeat(32) };
+        await store.endSession(row.id, endedAt, "client_closed", seal);
+        const ended = { ...row, statements: 0, denied: 0, reviewed: 0, endedAt, outcome: "client_closed", recording: { path, ...seal } };
+        expect(await store.getSession(row.id)).toStrictEqual(ended);
+        expect(await store.listSessions({ subject: row.subject })).toStrictEqual([ended]);
+
+        // The first end stays, seal and all.
+        await store.endSession(row.id, new Date("2030-01-02T04:00:00.000Z"), "max_session", { records: 1, lastHash: "cd".repeat(32) });
+        expect(await store.getSession(row.id)).toStrictEqual(ended);
+        // A later path (the file was moved) replaces the first, and keeps the seal.
+        await store.setSessionRecording(row.id, `${path}.moved`);
+        expect((await store.getSession(row.id))?.recording).toStrictEqual({ path: `${path}.moved`, ...seal });
+      });
+
+      it("keeps only the path when a session ends without a seal, or was abandoned", async () => {
+        const t = unique();
+        const plain = sessionStart({ gatewayId: `gw-${t}` });
+        const abandoned = sessionStart({ gatewayId: `gw-${t}` });
+        for (const row of [plain, abandoned]) {
+          await store.startSession(row);
+          await store.setSessionRecording(row.id, `/recordings/${row.id}.jsonl`);
+        }
+        await store.endSession(plain.id, new Date("2030-01-02T03:05:00.000Z"), "client_closed");
+        expect(await store.endAbandonedSessions(`gw-${t}`, new Date("2030-01-02T03:06:00.000Z"))).toBe(1);
+        expect((await store.getSession(plain.id))?.recording).toStrictEqual({ path: `/recordings/${plain.id}.jsonl` });
+        expect(await store.getSession(abandoned.id)).toMatchObject({ outcome: ABANDONED_OUTCOME, recording: { path: `/recordings/${abandoned.id}.jsonl` } });
+        expect((await store.getSession(abandoned.id))?.recording).not.toHaveProperty("records");
+      });
+
+      it("refuses a recording of an unknown session, and a malformed path or seal with a TypeError naming it", async () => {
+        const missing = `missing-${unique()}`;
+        expect((await storeError(store.setSessionRecording(missing, "/recordings/x.jsonl"), "not_found")).message).toContain(missing);
+        const row = sessionStart();
+        await store.startSession(row);
+        await expect(store.setSessionRecording(row.id, "")).rejects.toThrow(/path/);
+        await expect(store.setSessionRecording(row.id, 42 as unknown as string)).rejects.toThrow(TypeError);
+        await expect(store.endSession(row.id, new Date(), "client_closed", { records: -1, lastHash: "ab" })).rejects.toThrow(/recording\.records/);
+        await expect(store.endSession(row.id, new Date(), "client_closed", { records: 1.5, lastHash: "ab" })).rejects.toThrow(/recording\.records/);
+        await expect(store.endSession(row.id, new Date(), "client_closed", { records: 2 ** 31, lastHash: "ab" })).rejects.toThrow(/recording\.records/);
+        await expect(store.endSession(row.id, new Date(), "client_closed", { records: 1, lastHash: "" })).rejects.toThrow(/recording\.lastHash/);
+        // Refused calls changed nothing.
+        const unchanged = await store.getSession(row.id);
+        expect(unchanged?.endedAt).toBeUndefined();
+        expect(unchanged).not.toHaveProperty("recording");
+        await storeError(store.endSession(missing, new Date(), "client_closed", { records: 1, lastHash: "ab" }), "not_found");
+      });
+
       it("ends the sessions a crashed gateway left open, and only those", async () => {
         const t = unique();
         const gateway = `gw-${t}`;
@@ -565,6 +621,8 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
       await closing.close();
       await storeError(closing.getSession("any"), "unavailable");
       await storeError(closing.startSession(sessionStart()), "unavailable");
+      await storeError(closing.setSessionRecording("any", "/recordings/any.jsonl"), "unavailable");
+      await storeError(closing.endSession("any", new Date(), "client_closed", { records: 1, lastHash: "ab" }), "unavailable");
       await storeError(closing.createReview(reviewStart()), "unavailable");
     });
   });

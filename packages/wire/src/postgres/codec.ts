@@ -111,6 +111,73 @@ export function decodeBindNames(bytes: Buffer): { portal: string; statement: str
   return { portal: reader.cstring(), statement: reader.cstring() };
 }
 
+/** A Bind message in full: names, parameter values (null for SQL NULL) with their formats, result formats. */
+export interface PgBind {
+  readonly portal: string;
+  readonly statement: string;
+  readonly parameterFormats: readonly number[];
+  readonly parameters: readonly (Buffer | null)[];
+  readonly resultFormats: readonly number[];
+}
+
+/** Decodes a Bind message, parameters included; every length is checked against the message. */
+export function decodeBind(bytes: Buffer): PgBind {
+  const reader = new Reader(bytes, 5);
+  const portal = reader.cstring();
+  const statement = reader.cstring();
+  const parameterFormats: number[] = [];
+  for (let i = reader.int16(); i > 0; i--) parameterFormats.push(reader.int16());
+  const parameters: (Buffer | null)[] = [];
+  for (let i = reader.int16(); i > 0; i--) {
+    const length = reader.int32();
+    parameters.push(length === -1 ? null : reader.bytes(length));
+  }
+  const resultFormats: number[] = [];
+  for (let i = reader.int16(); i > 0; i--) resultFormats.push(reader.int16());
+  return { portal, statement, parameterFormats, parameters, resultFormats };
+}
+
+/** A column of a RowDescription. */
+export interface PgField {
+  readonly name: string;
+  readonly tableOid: number;
+  readonly column: number;
+  readonly typeOid: number;
+  readonly format: number;
+}
+
+/** Decodes a RowDescription. */
+export function decodeRowDescription(bytes: Buffer): PgField[] {
+  const reader = new Reader(bytes, 5);
+  const fields: PgField[] = [];
+  for (let i = reader.int16(); i > 0; i--) {
+    const name = reader.cstring();
+    const tableOid = reader.int32() >>> 0;
+    const column = reader.int16();
+    const typeOid = reader.int32() >>> 0;
+    reader.int16();
+    reader.int32();
+    fields.push({ name, tableOid, column, typeOid, format: reader.int16() });
+  }
+  return fields;
+}
+
+/** Decodes a DataRow into its values (views into the message; null for SQL NULL). */
+export function decodeDataRow(bytes: Buffer): (Buffer | null)[] {
+  const reader = new Reader(bytes, 5);
+  const values: (Buffer | null)[] = [];
+  for (let i = reader.int16(); i > 0; i--) {
+    const length = reader.int32();
+    values.push(length === -1 ? null : reader.bytes(length));
+  }
+  return values;
+}
+
+/** Decodes a CommandComplete's tag (e.g. `SELECT 3`). */
+export function decodeCommandComplete(bytes: Buffer): string {
+  return new Reader(bytes, 5).cstring();
+}
+
 /** Decodes an Execute message. */
 export function decodeExecute(bytes: Buffer): { portal: string; maxRows: number } {
   const reader = new Reader(bytes, 5);
@@ -273,6 +340,14 @@ class Reader {
   byte(): number {
     this.#need(1);
     return this.#bytes[this.#offset++] ?? 0;
+  }
+
+  bytes(count: number): Buffer {
+    if (count < 0) throw malformed("negative length");
+    this.#need(count);
+    const value = this.#bytes.subarray(this.#offset, this.#offset + count);
+    this.#offset += count;
+    return value;
   }
 
   int16(): number {

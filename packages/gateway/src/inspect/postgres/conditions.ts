@@ -278,7 +278,7 @@ function evalBool(body: Json): Value | undefined {
 }
 
 /** The value of an expression when it is a constant this evaluator understands. */
-export function evaluate(node: unknown): Value | undefined {
+function evaluate(node: unknown): Value | undefined {
   const inner = unwrap(node);
   if (inner === undefined) return undefined;
   const [tag, body] = inner;
@@ -347,7 +347,7 @@ export function evaluate(node: unknown): Value | undefined {
 }
 
 /** True if the condition refers to the row: a column, a whole-row reference or `CURRENT OF`. */
-export function dependsOnRow(node: unknown): boolean {
+function dependsOnRow(node: unknown): boolean {
   if (Array.isArray(node)) return node.some(dependsOnRow);
   if (!isObject(node)) return false;
   if (Object.hasOwn(node, "ColumnRef") || Object.hasOwn(node, "CurrentOfExpr")) return true;

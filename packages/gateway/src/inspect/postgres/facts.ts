@@ -24,6 +24,7 @@ export interface Facts {
   executes: string | undefined;
 }
 
+/** Empty facts for a statement about to be walked. */
 export function createFacts(): Facts {
   return {
     classes: new Set(),
@@ -43,6 +44,7 @@ export function flag(facts: Facts, statementClass: StatementClass, reason: strin
   facts.reasons.add(reason);
 }
 
+/** Records a relation once per (schema, name, access). */
 export function addRelation(facts: Facts, relation: RelationAccess): void {
   const key = `${relation.schema ?? ""}\u0000${relation.name}\u0000${relation.access}`;
   if (!facts.relations.has(key)) facts.relations.set(key, relation);

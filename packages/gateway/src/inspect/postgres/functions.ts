@@ -48,6 +48,11 @@ const dangerousFunctions: ReadonlyMap<string, string> = new Map([
   ["pg_wal_replay_pause", "pauses recovery"],
   ["pg_wal_replay_resume", "resumes recovery"],
   ["pg_logical_emit_message", "writes a message into the WAL"],
+  ["pg_create_physical_replication_slot", "creates a replication slot"],
+  ["pg_create_logical_replication_slot", "creates a replication slot"],
+  ["pg_copy_physical_replication_slot", "creates a replication slot"],
+  ["pg_copy_logical_replication_slot", "creates a replication slot"],
+  ["pg_drop_replication_slot", "drops a replication slot"],
   ["pg_stop_making_pinned_objects", "changes the catalog's pinned objects"],
   ["pg_background_launch", "executes SQL given as text in a background worker"],
 ]);
@@ -125,6 +130,7 @@ export interface SafeFunctions {
   readonly byName: ReadonlyMap<string, readonly (string | undefined)[]>;
 }
 
+/** Indexes configuration's safe list by unqualified name. */
 export function compileSafeFunctions(entries: readonly string[] | undefined): SafeFunctions {
   const byName = new Map<string, (string | undefined)[]>();
   for (const entry of entries ?? []) {

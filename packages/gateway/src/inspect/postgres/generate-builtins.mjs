@@ -57,11 +57,11 @@ export const volatileBuiltinFunctions: ReadonlySet<string> = ${setLiteral(
 /** Names of the operators in pg_catalog. */
 export const builtinOperators: ReadonlySet<string> = ${setLiteral(operators.map((row) => row.oprname))};
 
-/** Settings any user may change with SET (pg_settings.context = 'user'). */
-export const userSettings: ReadonlySet<string> = ${setLiteral(settings.filter((row) => row.context === "user").map((row) => row.name))};
+/** Settings any user may change with SET (pg_settings.context = 'user'), lowercase as SET matches them. */
+export const userSettings: ReadonlySet<string> = ${setLiteral(settings.filter((row) => row.context === "user").map((row) => row.name.toLowerCase()))};
 
-/** Every setting the server lists in pg_settings, whatever its context. */
-export const knownSettings: ReadonlySet<string> = ${setLiteral(settings.map((row) => row.name))};
+/** Every setting the server lists in pg_settings, whatever its context, lowercase. */
+export const knownSettings: ReadonlySet<string> = ${setLiteral(settings.map((row) => row.name.toLowerCase()))};
 `;
   const target = new URL("./builtins.generated.ts", import.meta.url);
   await writeFile(target, out);

@@ -6,8 +6,8 @@ import { classifyFunction, classifyOperator, type CallArguments, type CallVerdic
 import { doBlockAsFunction } from "./plpgsql.js";
 import { classifySetting, schemaBeforeCatalog, splitSearchPath } from "./settings.js";
 
-/** Every node type of the parse tree, as libpg_query writes it: `{ "SelectStmt": { ... } }`. */
 type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+/** Every node type of the parse tree, as libpg_query writes it: `{ "SelectStmt": { ... } }`. */
 export type NodeTag = KeysOfUnion<Node>;
 type NodeOf<K extends NodeTag> = Extract<Node, Record<K, unknown>>[K];
 type Json = Record<string, unknown>;
@@ -27,6 +27,7 @@ export interface SessionEffects {
   transaction?: TransactionKind;
 }
 
+/** Which transaction control statement a TransactionStmt is. */
 export type TransactionKind =
   | "begin"
   | "commit"
@@ -291,8 +292,9 @@ function visitStruct(walk: Walk, body: Json): void {
 function visitRangeVar(walk: Walk, body: Json): void {
   const name = body["relname"] as string;
   const schema = typeof body["schemaname"] === "string" ? body["schemaname"] : undefined;
-  if (schema !== undefined || !walk.scope.has(name)) {
-    const access = walk.writeTargets.has(body) ? "write" : "read";
+  // A written relation is always a table, even when a WITH query has the same name.
+  const access = walk.writeTargets.has(body) ? "write" : "read";
+  if (schema !== undefined || access === "write" || !walk.scope.has(name)) {
     addRelation(walk.facts, schema === undefined ? { name, access } : { schema, name, access });
   }
 }
@@ -475,7 +477,9 @@ const handlers: Handlers = {
     walk.facts = inner;
     walkValue(walk, body.query);
     walk.facts = outer;
-    for (const relation of inner.relations.values()) addRelation(outer, { ...relation, access: "read" });
+    for (const relation of inner.relations.values()) {
+      addRelation(outer, relation.schema === undefined ? { name: relation.name, access: "read" } : { schema: relation.schema, name: relation.name, access: "read" });
+    }
     for (const name of inner.functions) outer.functions.add(name);
     for (const name of inner.userFunctions) {
       outer.userFunctions.add(name);
@@ -869,7 +873,7 @@ function visitNode(walk: Walk, tag: string, body: Json): void {
 }
 
 /** Statement tags this walker knows how to classify at the top level. */
-export function isKnownStatement(tag: string): boolean {
+function isKnownStatement(tag: string): boolean {
   return Object.hasOwn(handlers, tag) && tag.endsWith("Stmt") && tag !== "ReplicaIdentityStmt" && tag !== "SetOperationStmt";
 }
 
@@ -882,7 +886,17 @@ export function walkStatement(
   context: { readonly facts: Facts; readonly safe: SafeFunctions; readonly nested: NestedAnalyzer; readonly statementText: string },
 ): SessionEffects {
   const effects: SessionEffects = {};
-  const walk: Walk = { ...context, effects, writeTargets: new Set(), scope: new Set(), depth: 0 };
+  // No object spread here: it is the hot path, and spreading costs more than the whole walk.
+  const walk: Walk = {
+    facts: context.facts,
+    safe: context.safe,
+    nested: context.nested,
+    statementText: context.statementText,
+    effects,
+    writeTargets: new Set(),
+    scope: new Set(),
+    depth: 0,
+  };
   const inner = unwrap(statement);
   if (inner === undefined) {
     flag(context.facts, "dangerous", "unrecognised statement");
