@@ -92,6 +92,12 @@ export function createVerifier(config: GatewayConfig, now?: () => Date): Identit
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger } = options;
   const now = options.now ?? (() => new Date());
+  // Masking is declared in the contract but not built yet: a gateway asked to mask must not run
+  // and let the values through (fail closed).
+  const masked = config.connections.find((connection) => (connection.masking?.columns.length ?? 0) > 0 || (connection.masking?.detectors.length ?? 0) > 0);
+  if (masked !== undefined) {
+    throw new GatewayStartError(`connections.${masked.name}.masking: this build cannot mask results yet, so it refuses to start rather than let the values through; remove the masking key to run without masking`);
+  }
   const grpcListen = splitHostPort(config.listen.grpc);
   if (config.tls === undefined && !isLoopback(grpcListen.host)) {
     throw new GatewayStartError(`listen.grpc: \`${config.listen.grpc}\` is not a loopback address; configure tls to listen beyond this machine`);

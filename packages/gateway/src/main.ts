@@ -11,11 +11,6 @@ export interface GatewayMainOptions {
 export async function main(options: GatewayMainOptions): Promise<void> {
   const config = loadGatewayConfig(options.configFile);
   const logger = createLogger({ name: "airlock-gateway", level: config.log.level });
-  const statementRules = config.policies.some((policy) => Object.values(policy.actions).some((action) => action !== "allow") || policy.max_rows !== undefined);
-  const masking = config.connections.some((connection) => (connection.masking?.columns.length ?? 0) > 0 || (connection.masking?.detectors.length ?? 0) > 0);
-  if (statementRules || masking) {
-    logger.warn("this build enforces identity and connection-level policy only: statement actions, max_rows and masking are not enforced yet");
-  }
   const gateway = await startGateway({ config, logger });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -92,7 +92,7 @@ describe("parseGatewayConfig", () => {
     ]);
     expect(config.identity.group_rules).toEqual([{ group: "migration", issuer: "ci", claims: { repository: "acme/api", ref: "refs/heads/main" } }]);
     expect(config.identity.clock_tolerance).toBe(30_000);
-    expect(config.reviewers).toEqual([{ name: "alice", key_sha256: ALICE, groups: ["dba"] }]);
+    expect(config.reviewers).toEqual([{ name: "alice", key_sha256: ALICE, groups: ["dba"], subjects: [] }]);
     expect(config.agents).toEqual([{ name: "vpc-a", key_sha256: VPC_A }]);
     expect(config.connections).toEqual([
       {
@@ -101,6 +101,7 @@ describe("parseGatewayConfig", () => {
         agent: "vpc-a",
         listen: "127.0.0.1:15432",
         insecure_plaintext: false,
+        safe_functions: [],
         masking: { columns: [{ column: "public.customers.email", style: "redact" }], detectors: ["card_number", "email", "ssn"] },
       },
     ]);

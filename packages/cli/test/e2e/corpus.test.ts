@@ -22,7 +22,7 @@ async function snapshot(): Promise<string> {
     const settings = await client.query("select name, setting from pg_file_settings order by name, seqno");
     const databases = await client.query("select datname from pg_database order by 1");
     const objects = await client.query("select count(*)::int as n from pg_largeobject_metadata");
-    // \\restrict lines carry a random key of each pg_dump run.
+    // The restrict lines carry a random key of each pg_dump run.
     return JSON.stringify({ dump: stdout.replace(/^--.*$/gm, "").replace(/^\\(un)?restrict .*$/gm, ""), roles: roles.rows, settings: settings.rows, databases: databases.rows.map((row) => row.datname).filter((name: string) => !name.startsWith("airlock_")), objects: objects.rows });
   } finally {
     await client.end();

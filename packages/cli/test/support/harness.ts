@@ -32,6 +32,8 @@ export interface HarnessOptions {
   readonly database?: string;
   /** The gateway's store (default an SQLite file in the harness folder). */
   readonly store?: string;
+  /** The gateway's id in a shared store (default: the host name and the gRPC port). */
+  readonly id?: string;
 }
 
 /** A gateway, an agent and a token issuer, wired together against the machine's PostgreSQL. */
@@ -53,6 +55,11 @@ export interface Harness {
   /** Stops the agent: SIGKILL for a process, close() in-process. */
   killAgent(): void;
   restartGateway(): Promise<void>;
+  /**
+   * Starts another gateway with the same configuration (the same store, reviewers and policies) but
+   * its own id and ports, as behind a load balancer; no agent links to it. Closed with the harness.
+   */
+  startPeer(id: string): Promise<Gateway>;
   close(): Promise<void>;
 }
 
@@ -68,7 +75,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const destination = { write: (line: string) => void logs.push(line) };
   const logger = createLogger({ name: "airlock-gateway", level: "debug", destination });
 
-  const gatewayYaml = (grpc: string, listen: string) => `
+  const gatewayYaml = (grpc: string, listen: string, id = options.id) => `
+${id === undefined ? "" : `id: ${id}`}
 listen: { grpc: ${grpc}, http: 127.0.0.1:0 }
 ${options.tls === undefined ? "" : `tls: { cert_file: ${options.tls.certFile}, key_file: ${options.tls.keyFile} }`}
 identity:
@@ -118,6 +126,7 @@ log: { level: debug }
   let agent: Agent | undefined;
   let child: ChildProcess | undefined;
   const connects: ConnectHandle[] = [];
+  const peers: Gateway[] = [];
 
   const harness: Harness = {
     issuer,
@@ -173,9 +182,15 @@ log: { level: debug }
       await gateway.close();
       gateway = await startGateway({ config: parseGatewayConfig(configFile, gatewayYaml(grpc, nativeAddress)), logger });
     },
+    async startPeer(id) {
+      const peer = await startGateway({ config: parseGatewayConfig(configFile, gatewayYaml("127.0.0.1:0", "127.0.0.1:0", id)), logger });
+      peers.push(peer);
+      return peer;
+    },
     async close() {
       for (const handle of connects) await handle.close();
       harness.killAgent();
+      for (const peer of peers) await peer.close();
       await gateway.close();
       await issuer.close();
       rmSync(dir, { recursive: true, force: true });

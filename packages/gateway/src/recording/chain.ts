@@ -56,10 +56,12 @@ export function verifyLines(sessionId: string, text: string, expected?: { record
     try {
       record = JSON.parse(raw) as RecordLine;
     } catch {
-      // A torn last line is what a crash mid-write leaves; it was never acknowledged.
-      if (index === lines.length - 1 && !ended) return { ok: true, records: index, lastHash: prev, ended: false };
+      // A torn last line is what a crash mid-write leaves; it was never acknowledged. A recording the
+      // store knows as sealed has no such excuse.
+      if (index === lines.length - 1 && !ended && expected === undefined) return { ok: true, records: index, lastHash: prev, ended: false };
       return fail("the line is not valid JSON");
     }
+    if (record === null || typeof record !== "object" || Array.isArray(record)) return fail("the line is not a record");
     if (record.seq !== index + 1) return fail(`sequence number ${String(record.seq)} where ${index + 1} was expected (a record was removed or moved)`);
     if (record.prev !== prev) return fail("its prev hash is not the hash of the record before (a record was removed, moved or changed)");
     const marker = `,"hash":"${record.hash}"}`;
