@@ -6,13 +6,15 @@ import { demoCommand } from "./commands/demo.js";
 import { accessCommand } from "./commands/access.js";
 import { policyCommand } from "./commands/policy.js";
 import { reviewsCommand } from "./commands/reviews.js";
+import { replayCommand } from "./commands/replay.js";
+import { sessionsCommand } from "./commands/sessions.js";
 import { ApiError } from "./commands/api-client.js";
 import { UsageError, type Command, type CommandIO } from "./commands/command.js";
 
 export { startConnect, ConnectError, type ConnectHandle, type ConnectOptions } from "./connect/connect.js";
 export { findTokenSource, TokenSourceError, type TokenSource } from "./connect/token-source.js";
 
-const COMMANDS: readonly Command[] = [gatewayCommand, agentCommand, connectCommand, reviewsCommand, accessCommand, policyCommand, demoCommand];
+const COMMANDS: readonly Command[] = [gatewayCommand, agentCommand, connectCommand, reviewsCommand, sessionsCommand, replayCommand, accessCommand, policyCommand, demoCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((command) => command.name.length));

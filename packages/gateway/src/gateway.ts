@@ -179,6 +179,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       reviewers: config.reviewers.map((reviewer) => ({ name: reviewer.name, groups: reviewer.groups, subjects: reviewer.subjects, keySha256: reviewer.key_sha256 })),
       approvals,
       store,
+      recordingsDir: config.recordings,
       verifier: services.verifier,
       policies: services.policies,
       connections: new Set(config.connections.map((connection) => connection.name)),

@@ -102,6 +102,7 @@ ${options.policies ?? `policies:
     ${options.maxSession === undefined ? "" : `max_session: ${options.maxSession}`}`}
 ${options.extra ?? ""}
 store: ${options.store ?? "sqlite:./airlock.db"}
+recordings: ./recordings
 limits: { max_message_bytes: ${options.maxMessageBytes ?? 64 << 20}, agent_timeout: 5s }
 `;
   const configFile = join(dir, "gateway.yaml");

@@ -52,7 +52,7 @@ export function startAirlock(args: string[], env: Record<string, string>): Airlo
       return Number(kb) * 1024;
     },
     stop() {
-      if (child.exitCode !== null) return Promise.resolve();
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
       return new Promise((resolveStop) => {
         child.once("exit", () => resolveStop());
         child.kill("SIGTERM");

@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import { ApprovalError, type Approvals, type Reviewer } from "../approvals/index.js";
 import { IdentityError, type Identity, type IdentityVerifier } from "../identity/index.js";
 import type { ReviewRow, Store } from "../store/index.js";
+import { createSessionsApi, writeApiReply } from "./sessions.js";
 
 /** A reviewer of gateway.yaml with the digest of their key. */
 export interface ReviewerKey extends Reviewer {
@@ -17,6 +18,8 @@ export interface ApiOptions {
   readonly reviewers: readonly ReviewerKey[];
   readonly approvals: Approvals;
   readonly store: Store;
+  /** gateway.yaml `recordings`: the sessions endpoints serve recordings from this folder only. */
+  readonly recordingsDir: string;
   readonly verifier: IdentityVerifier;
   readonly policies: readonly PolicyRule[];
   readonly connections: ReadonlySet<string>;
@@ -47,12 +50,15 @@ const MAX_BODY = 64 * 1024;
  * - GET /healthz, GET /metrics
  * - reviewers (Authorization: Bearer <reviewer key>): GET /api/v1/reviews[?status=], GET /api/v1/reviews/:id,
  *   POST /api/v1/reviews/:id/approve and /reject with `{ "reason": "..." }`
+ * - reviewers: GET /api/v1/sessions[?subject=&connection=&from=&to=&decision=&limit=], GET /api/v1/sessions/:id,
+ *   GET /api/v1/sessions/:id/recording (JSON lines), GET /api/v1/sessions/:id/verify
  * - jobs (Authorization: Bearer <OIDC token>): POST /api/v1/access-requests `{ connection, duration, reason }`,
  *   GET /api/v1/access-requests/:id
  */
 export function createApiHandler(options: ApiOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const serveMetrics = metricsHandler(options.registry);
   const keys = options.reviewers.map((reviewer) => ({ reviewer, digest: Buffer.from(reviewer.keySha256, "hex") }));
+  const sessions = createSessionsApi({ store: options.store, recordingsDir: options.recordingsDir });
 
   const reviewerOf = (request: IncomingMessage): Reviewer => {
     const key = bearer(request);
@@ -122,6 +128,12 @@ export function createApiHandler(options: ApiOptions): (request: IncomingMessage
       const row = await options.store.getReview(decodeURIComponent(match[1] ?? ""));
       if (row === undefined || row.kind !== "access" || row.subject !== identity.subject) throw new HttpError(404, "not_found", "no such access request");
       return send(response, 200, { request: reviewJson(row) });
+    }
+    if (path === "/api/v1/sessions" || path.startsWith("/api/v1/sessions/")) {
+      // Authenticated before routing, so an unknown session and a missing key look the same to strangers.
+      reviewerOf(request);
+      const reply = await sessions.route(method, path, url.searchParams);
+      if (reply !== undefined) return writeApiReply(response, reply);
     }
     if (path.startsWith("/api/")) throw new HttpError(404, "not_found", `no endpoint ${method} ${path}`);
     throw new HttpError(404, "not_found", "not found");

@@ -155,11 +155,19 @@ class FileRecording implements SessionRecording {
   }
 
   async finish(event: Readonly<Record<string, unknown>>): Promise<{ records: number; lastHash: string }> {
-    await this.#write(event).catch(() => undefined);
+    const written = await this.#write(event).then(
+      () => true,
+      () => false,
+    );
     this.#closed = true;
     await this.#tail;
-    await this.#handle.datasync().catch(() => undefined);
+    const synced = await this.#handle.datasync().then(
+      () => true,
+      () => false,
+    );
     await this.#handle.close();
+    // A seal for records that are not on disk would make verification blame a truncation.
+    if (!written || !synced || this.#failed) throw new Error("the recording could not be finished");
     return { records: this.#seq, lastHash: this.#prev };
   }
 }

@@ -156,19 +156,18 @@ describe("tampering", () => {
     expect(verifyLines(id, middle)).toMatchObject({ ok: false, problem: { line: 6, reason: "the line is not valid JSON" } });
   });
 
-  // Fails until verifyLines checks `expected` on the torn-last-line path too (see the report to the
-  // recording's owner); the sessions API checks it itself meanwhile (verifySessionRecording).
-  it.fails("detects a sealed recording whose last line was cut mid-line", async () => {
+  it("detects a sealed recording whose last line was cut mid-line: a crash has no excuse once the store sealed it", async () => {
     const { id, lines, seal } = await recordSession();
     const torn = `${lines.slice(0, 9).join("\n")}\n${(lines[9] ?? "").slice(0, 30)}`;
-    expect(verifyLines(id, torn, seal)).toMatchObject({ ok: false });
+    expect(verifyLines(id, torn)).toMatchObject({ ok: true, records: 9, ended: false });
+    expect(verifyLines(id, torn, seal)).toMatchObject({ ok: false, records: 9, problem: { line: 10, reason: "the line is not valid JSON" } });
   });
 
-  // Fails until verifyLines refuses a line that is JSON but not an object (it throws a TypeError on `null`).
-  it.fails("reports a line of JSON that is not an object as a bad record, without throwing", async () => {
+  it("reports a line of JSON that is not an object as a bad record", async () => {
     const { id, lines } = await recordSession();
-    const result = verifyLines(id, asText([...lines.slice(0, 3), "null", ...lines.slice(4)]));
-    expect(result).toMatchObject({ ok: false, problem: { line: 4 } });
+    for (const line of ["null", "42", '"text"', "[1,2]"]) {
+      expect(verifyLines(id, asText([...lines.slice(0, 3), line, ...lines.slice(4)]))).toMatchObject({ ok: false, records: 3, problem: { line: 4, reason: "the line is not a record" } });
+    }
   });
 });
 
