@@ -117,6 +117,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const gatewayId = config.id ?? `${hostname()}-${grpcListen.port}`;
   const abandoned = await store.endAbandonedSessions(gatewayId, now());
   if (abandoned > 0) logger.warn({ sessions: abandoned }, "sessions of an earlier run of this gateway ended abruptly");
+  // Statements an earlier run held for review are gone with their clients: their reviews end too.
+  for (const review of await store.listReviews({ status: "pending", limit: 10_000 })) {
+    if (review.gatewayId === gatewayId && review.kind === "statement") await store.closeReview(review.id, "cancelled", now());
+  }
   const approvals = createApprovals({
     store,
     reviewers: config.reviewers.map((reviewer) => ({ name: reviewer.name, groups: reviewer.groups, subjects: reviewer.subjects })),

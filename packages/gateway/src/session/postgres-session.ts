@@ -492,6 +492,7 @@ class PostgresSession {
       effect: event.decision.effect,
       ...(event.decision.rule === undefined ? {} : { rule: event.decision.rule }),
       reasons: event.decision.reasons,
+      ...(event.copiesData === true ? { copiesData: true } : {}),
     });
     this.#unsynced = true;
     this.#services.audit({

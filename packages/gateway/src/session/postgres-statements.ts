@@ -6,6 +6,8 @@ import type { Analysis, StatementAnalysis } from "../inspect/index.js";
 /** What the gate decided about one statement, for logs, metrics, the store and the recording. */
 export interface StatementEvent {
   readonly sql: string;
+  /** CREATE TABLE AS, SELECT INTO, INSERT ... SELECT, COPY (query) TO: data copied past the result stream. */
+  readonly copiesData?: boolean;
   readonly protocol: "simple" | "extended";
   readonly classes: readonly StatementClass[];
   readonly decision: StatementDecision;
@@ -124,7 +126,8 @@ export class PostgresStatementGate {
     if (analysis.statements.length === 0) classes.add("read");
     const sorted = [...classes].sort();
     const decision = this.#deps.decide(sorted, unbounded);
-    const event: StatementEvent = { sql, protocol, classes: sorted, decision };
+    const copiesData = analysis.statements.some((statement) => statement.copiesData);
+    const event: StatementEvent = { sql, protocol, classes: sorted, decision, ...(copiesData ? { copiesData } : {}) };
     this.#deps.onDecision(event);
     const remember = () => {
       for (const statement of analysis.statements) if (statement.prepares !== undefined) this.#prepared.set(statement.prepares.name, statement.prepares.statement);
