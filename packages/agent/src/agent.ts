@@ -3,6 +3,7 @@ import type { AgentSettings } from "./config/load.js";
 import { startLink, type Link } from "./link/link.js";
 import type { AgentMetrics } from "./metrics.js";
 import { runPostgresSession, type LiveSession } from "./session/postgres.js";
+import { readCatalog } from "./upstream/catalog.js";
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -42,6 +43,13 @@ export function startAgent(options: AgentOptions): Agent {
       runPostgresSession(request, { client, metadata, target: settings.targets.get(request.connection), logger: child, metrics, live }).catch((error: unknown) => {
         child.error({ err: String(error) }, "session failed");
       });
+    },
+    async onCatalog(request) {
+      const target = settings.targets.get(request.connection);
+      if (target === undefined) return { error: `connection \`${request.connection}\` is not served by this agent` };
+      const relations = await readCatalog(target);
+      logger.debug({ connection: request.connection, relations: relations.length }, "catalog read");
+      return { relations };
     },
     onCancelSession(sessionId) {
       const session = live.get(sessionId);

@@ -1,4 +1,16 @@
-import { agentServiceDefinition, channelOptions, create, LinkRequestSchema, metadataKeys, type LinkRequest, type LinkResponse, type OpenSession } from "@airlock/proto";
+import {
+  agentServiceDefinition,
+  channelOptions,
+  create,
+  LinkRequestSchema,
+  metadataKeys,
+  type CatalogRequest,
+  type CatalogResponseSchema,
+  type LinkRequest,
+  type LinkResponse,
+  type OpenSession,
+} from "@airlock/proto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Logger, Secret } from "@airlock/runtime";
 import { Client, credentials, Metadata, status, type ClientDuplexStream, type ServiceError } from "@grpc/grpc-js";
 import type { AgentMetrics } from "../metrics.js";
@@ -18,6 +30,8 @@ export interface LinkOptions {
   readonly metrics: AgentMetrics;
   readonly onOpenSession: (request: OpenSession, client: Client, metadata: () => Metadata) => void;
   readonly onCancelSession: (sessionId: string) => void;
+  /** Answers a catalog request; the reply goes back on the link. */
+  readonly onCatalog: (request: CatalogRequest) => Promise<Omit<MessageInitShape<typeof CatalogResponseSchema>, "$typeName">>;
   readonly backoff?: { baseMs: number; maxMs: number };
 }
 
@@ -85,6 +99,14 @@ export function startLink(options: LinkOptions): Link {
         case "cancelSession":
           options.onCancelSession(message.kind.value.sessionId);
           break;
+        case "catalog": {
+          const request = message.kind.value;
+          options.onCatalog(request).then(
+            (reply) => current.write(create(LinkRequestSchema, { kind: { case: "catalog", value: { ...reply, requestId: request.requestId } } })),
+            (error: unknown) => current.write(create(LinkRequestSchema, { kind: { case: "catalog", value: { requestId: request.requestId, error: (error as Error).message } } })),
+          );
+          break;
+        }
         default:
           break;
       }

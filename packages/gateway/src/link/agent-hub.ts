@@ -3,6 +3,7 @@ import {
   LinkResponseSchema,
   metadataKeys,
   Protocol,
+  type CatalogRelation,
   type LinkRequest,
   type LinkResponse,
   type SessionRequest,
@@ -10,7 +11,7 @@ import {
 } from "@airlock/proto";
 import type { Logger } from "@airlock/runtime";
 import { Metadata, status, type ServerDuplexStream } from "@grpc/grpc-js";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 
 /** A database session the agent opened for a client session: the gRPC call that carries its frames. */
@@ -59,6 +60,8 @@ export interface AgentHub {
   linked(): string[];
   /** Resolves when the agent is linked (at once if it is). */
   waitForAgent(name: string): Promise<void>;
+  /** Reads the relations of a connection's database through its agent. */
+  catalog(connection: string): Promise<CatalogRelation[]>;
   close(): void;
 }
 
@@ -75,6 +78,7 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
   const links = new Map<string, ServerDuplexStream<LinkRequest, LinkResponse>>();
   const pending = new Map<string, Pending>();
   const linkWaiters = new Map<string, (() => void)[]>();
+  const catalogs = new Map<string, { resolve: (relations: CatalogRelation[]) => void; reject: (error: Error) => void }>();
   for (const agent of options.agents) metrics.agentLinkUp.set({ agent: agent.name }, 0);
 
   /** The agent's name if the call carries a known name and its key; undefined otherwise. */
@@ -126,7 +130,14 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
         metrics.agentLinkUp.set({ agent }, 0);
         child.warn("agent link closed");
       };
-      call.on("data", () => undefined);
+      call.on("data", (message: LinkRequest) => {
+        if (message.kind.case !== "catalog") return;
+        const waiting = catalogs.get(message.kind.value.requestId);
+        if (waiting === undefined) return;
+        catalogs.delete(message.kind.value.requestId);
+        if (message.kind.value.error !== "") waiting.reject(new AgentUnavailableError("agent_lost", message.kind.value.error));
+        else waiting.resolve(message.kind.value.relations);
+      });
       call.on("end", () => {
         gone();
         call.end();
@@ -208,6 +219,32 @@ export function createAgentHub(options: AgentHubOptions): AgentHub {
       if (link === undefined) return false;
       link.write(create(LinkResponseSchema, { kind: { case: "cancelSession", value: { sessionId } } }));
       return true;
+    },
+
+    catalog(connection) {
+      const agent = options.assignments.get(connection);
+      const link = agent === undefined ? undefined : links.get(agent);
+      if (agent === undefined || link === undefined) {
+        return Promise.reject(new AgentUnavailableError("agent_not_connected", `agent \`${agent ?? "?"}\` of connection \`${connection}\` is not connected`));
+      }
+      const requestId = randomUUID();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          catalogs.delete(requestId);
+          reject(new AgentUnavailableError("agent_timeout", `agent \`${agent}\` did not answer the catalog request`));
+        }, options.openTimeoutMs * 2);
+        catalogs.set(requestId, {
+          resolve: (relations) => {
+            clearTimeout(timer);
+            resolve(relations);
+          },
+          reject: (error) => {
+            clearTimeout(timer);
+            reject(error);
+          },
+        });
+        link.write(create(LinkResponseSchema, { kind: { case: "catalog", value: { requestId, connection } } }));
+      });
     },
 
     linked() {

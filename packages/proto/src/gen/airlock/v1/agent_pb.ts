@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file airlock/v1/agent.proto.
  */
 export const file_airlock_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZhaXJsb2NrL3YxL2FnZW50LnByb3RvEgphaXJsb2NrLnYxImoKC0xpbmtSZXF1ZXN0EicKBWhlbGxvGAEgASgLMhYuYWlybG9jay52MS5BZ2VudEhlbGxvSAASKgoJaGVhcnRiZWF0GAIgASgLMhUuYWlybG9jay52MS5IZWFydGJlYXRIAEIGCgRraW5kItYBCgxMaW5rUmVzcG9uc2USLAoIYWNjZXB0ZWQYASABKAsyGC5haXJsb2NrLnYxLkxpbmtBY2NlcHRlZEgAEi8KDG9wZW5fc2Vzc2lvbhgCIAEoCzIXLmFpcmxvY2sudjEuT3BlblNlc3Npb25IABIzCg5jYW5jZWxfc2Vzc2lvbhgDIAEoCzIZLmFpcmxvY2sudjEuQ2FuY2VsU2Vzc2lvbkgAEioKCWhlYXJ0YmVhdBgEIAEoCzIVLmFpcmxvY2sudjEuSGVhcnRiZWF0SABCBgoEa2luZCIyCgpBZ2VudEhlbGxvEg8KB3ZlcnNpb24YASABKAkSEwoLY29ubmVjdGlvbnMYAiADKAkiIwoMTGlua0FjY2VwdGVkEhMKC2Nvbm5lY3Rpb25zGAEgAygJIhwKCUhlYXJ0YmVhdBIPCgd1bml4X21zGAEgASgDIs0BCgtPcGVuU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNvbm5lY3Rpb24YAiABKAkSJgoIcHJvdG9jb2wYAyABKA4yFC5haXJsb2NrLnYxLlByb3RvY29sEjsKCnBhcmFtZXRlcnMYBCADKAsyJy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uLlBhcmFtZXRlcnNFbnRyeRoxCg9QYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIjCg1DYW5jZWxTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkilgEKDlNlc3Npb25SZXF1ZXN0EisKBmF0dGFjaBgBIAEoCzIZLmFpcmxvY2sudjEuU2Vzc2lvbkF0dGFjaEgAEiQKBmZyYW1lcxgCIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSAASKQoFZXJyb3IYAyABKAsyGC5haXJsb2NrLnYxLlNlc3Npb25FcnJvckgAQgYKBGtpbmQiPwoPU2Vzc2lvblJlc3BvbnNlEiQKBmZyYW1lcxgBIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSABCBgoEa2luZCIjCg1TZXNzaW9uQXR0YWNoEhIKCnNlc3Npb25faWQYASABKAkiLQoMU2Vzc2lvbkVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCTKVAQoMQWdlbnRTZXJ2aWNlEj0KBExpbmsSFy5haXJsb2NrLnYxLkxpbmtSZXF1ZXN0GhguYWlybG9jay52MS5MaW5rUmVzcG9uc2UoATABEkYKB1Nlc3Npb24SGi5haXJsb2NrLnYxLlNlc3Npb25SZXF1ZXN0GhsuYWlybG9jay52MS5TZXNzaW9uUmVzcG9uc2UoATABYgZwcm90bzM", [file_airlock_v1_frames]);
+  fileDesc("ChZhaXJsb2NrL3YxL2FnZW50LnByb3RvEgphaXJsb2NrLnYxIpoBCgtMaW5rUmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmFpcmxvY2sudjEuQWdlbnRIZWxsb0gAEioKCWhlYXJ0YmVhdBgCIAEoCzIVLmFpcmxvY2sudjEuSGVhcnRiZWF0SAASLgoHY2F0YWxvZxgDIAEoCzIbLmFpcmxvY2sudjEuQ2F0YWxvZ1Jlc3BvbnNlSABCBgoEa2luZCKFAgoMTGlua1Jlc3BvbnNlEiwKCGFjY2VwdGVkGAEgASgLMhguYWlybG9jay52MS5MaW5rQWNjZXB0ZWRIABIvCgxvcGVuX3Nlc3Npb24YAiABKAsyFy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uSAASMwoOY2FuY2VsX3Nlc3Npb24YAyABKAsyGS5haXJsb2NrLnYxLkNhbmNlbFNlc3Npb25IABIqCgloZWFydGJlYXQYBCABKAsyFS5haXJsb2NrLnYxLkhlYXJ0YmVhdEgAEi0KB2NhdGFsb2cYBSABKAsyGi5haXJsb2NrLnYxLkNhdGFsb2dSZXF1ZXN0SABCBgoEa2luZCIyCgpBZ2VudEhlbGxvEg8KB3ZlcnNpb24YASABKAkSEwoLY29ubmVjdGlvbnMYAiADKAkiIwoMTGlua0FjY2VwdGVkEhMKC2Nvbm5lY3Rpb25zGAEgAygJIhwKCUhlYXJ0YmVhdBIPCgd1bml4X21zGAEgASgDIs0BCgtPcGVuU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNvbm5lY3Rpb24YAiABKAkSJgoIcHJvdG9jb2wYAyABKA4yFC5haXJsb2NrLnYxLlByb3RvY29sEjsKCnBhcmFtZXRlcnMYBCADKAsyJy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uLlBhcmFtZXRlcnNFbnRyeRoxCg9QYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIjCg1DYW5jZWxTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkilgEKDlNlc3Npb25SZXF1ZXN0EisKBmF0dGFjaBgBIAEoCzIZLmFpcmxvY2sudjEuU2Vzc2lvbkF0dGFjaEgAEiQKBmZyYW1lcxgCIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSAASKQoFZXJyb3IYAyABKAsyGC5haXJsb2NrLnYxLlNlc3Npb25FcnJvckgAQgYKBGtpbmQiPwoPU2Vzc2lvblJlc3BvbnNlEiQKBmZyYW1lcxgBIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSABCBgoEa2luZCIjCg1TZXNzaW9uQXR0YWNoEhIKCnNlc3Npb25faWQYASABKAkiLQoMU2Vzc2lvbkVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSI4Cg5DYXRhbG9nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhIKCmNvbm5lY3Rpb24YAiABKAkiZAoPQ2F0YWxvZ1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSLgoJcmVsYXRpb25zGAIgAygLMhsuYWlybG9jay52MS5DYXRhbG9nUmVsYXRpb24SDQoFZXJyb3IYAyABKAkibwoPQ2F0YWxvZ1JlbGF0aW9uEgsKA29pZBgBIAEoDRIOCgZzY2hlbWEYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRraW5kGAQgASgJEg8KB2NvbHVtbnMYBSADKAkSEgoKZGVmaW5pdGlvbhgGIAEoCTKVAQoMQWdlbnRTZXJ2aWNlEj0KBExpbmsSFy5haXJsb2NrLnYxLkxpbmtSZXF1ZXN0GhguYWlybG9jay52MS5MaW5rUmVzcG9uc2UoATABEkYKB1Nlc3Npb24SGi5haXJsb2NrLnYxLlNlc3Npb25SZXF1ZXN0GhsuYWlybG9jay52MS5TZXNzaW9uUmVzcG9uc2UoATABYgZwcm90bzM", [file_airlock_v1_frames]);
 
 /**
  * @generated from message airlock.v1.LinkRequest
@@ -33,6 +33,12 @@ export type LinkRequest = Message<"airlock.v1.LinkRequest"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: airlock.v1.CatalogResponse catalog = 3;
+     */
+    value: CatalogResponse;
+    case: "catalog";
   } | { case: undefined; value?: undefined };
 };
 
@@ -74,6 +80,12 @@ export type LinkResponse = Message<"airlock.v1.LinkResponse"> & {
      */
     value: Heartbeat;
     case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: airlock.v1.CatalogRequest catalog = 5;
+     */
+    value: CatalogRequest;
+    case: "catalog";
   } | { case: undefined; value?: undefined };
 };
 
@@ -308,6 +320,109 @@ export type SessionError = Message<"airlock.v1.SessionError"> & {
  */
 export const SessionErrorSchema: GenMessage<SessionError> = /*@__PURE__*/
   messageDesc(file_airlock_v1_agent, 10);
+
+/**
+ * CatalogRequest asks the agent for the database's relations, which masking needs to resolve the
+ * table OIDs of RowDescription and the columns views expose. The agent reads them with its own
+ * credentials; the gateway never talks to the database.
+ *
+ * @generated from message airlock.v1.CatalogRequest
+ */
+export type CatalogRequest = Message<"airlock.v1.CatalogRequest"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string connection = 2;
+   */
+  connection: string;
+};
+
+/**
+ * Describes the message airlock.v1.CatalogRequest.
+ * Use `create(CatalogRequestSchema)` to create a new message.
+ */
+export const CatalogRequestSchema: GenMessage<CatalogRequest> = /*@__PURE__*/
+  messageDesc(file_airlock_v1_agent, 11);
+
+/**
+ * @generated from message airlock.v1.CatalogResponse
+ */
+export type CatalogResponse = Message<"airlock.v1.CatalogResponse"> & {
+  /**
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: repeated airlock.v1.CatalogRelation relations = 2;
+   */
+  relations: CatalogRelation[];
+
+  /**
+   * Set when the catalog could not be read.
+   *
+   * @generated from field: string error = 3;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message airlock.v1.CatalogResponse.
+ * Use `create(CatalogResponseSchema)` to create a new message.
+ */
+export const CatalogResponseSchema: GenMessage<CatalogResponse> = /*@__PURE__*/
+  messageDesc(file_airlock_v1_agent, 12);
+
+/**
+ * @generated from message airlock.v1.CatalogRelation
+ */
+export type CatalogRelation = Message<"airlock.v1.CatalogRelation"> & {
+  /**
+   * @generated from field: uint32 oid = 1;
+   */
+  oid: number;
+
+  /**
+   * @generated from field: string schema = 2;
+   */
+  schema: string;
+
+  /**
+   * @generated from field: string name = 3;
+   */
+  name: string;
+
+  /**
+   * r (table), p (partitioned table), v (view), m (materialized view), f (foreign table).
+   *
+   * @generated from field: string kind = 4;
+   */
+  kind: string;
+
+  /**
+   * Column names by attribute number - 1; empty for dropped columns.
+   *
+   * @generated from field: repeated string columns = 5;
+   */
+  columns: string[];
+
+  /**
+   * pg_get_viewdef of a view or materialized view.
+   *
+   * @generated from field: string definition = 6;
+   */
+  definition: string;
+};
+
+/**
+ * Describes the message airlock.v1.CatalogRelation.
+ * Use `create(CatalogRelationSchema)` to create a new message.
+ */
+export const CatalogRelationSchema: GenMessage<CatalogRelation> = /*@__PURE__*/
+  messageDesc(file_airlock_v1_agent, 13);
 
 /**
  * AgentService is served by the gateway and called by agents: an agent dials out, so it needs no
