@@ -12,6 +12,10 @@ import { createApprovals } from "./approvals/index.js";
 import { createIdentityVerifier, type IdentityVerifier } from "./identity/index.js";
 import { createAnalysisCache, loadAnalyzer } from "./inspect/index.js";
 import { createRecorder } from "./recording/index.js";
+import { createMaskCatalogCache } from "./mask/index.js";
+import { analyzeExposure, type CatalogSnapshot, type StatementExposure } from "./mask/lineage/index.js";
+import { createDetectors } from "./mask/values.js";
+import type { ConnectionMasking } from "./session/context.js";
 import { openStore, type Store } from "./store/index.js";
 import { createWriteStream } from "node:fs";
 import { hostname } from "node:os";
@@ -92,12 +96,12 @@ export function createVerifier(config: GatewayConfig, now?: () => Date): Identit
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const { config, logger } = options;
   const now = options.now ?? (() => new Date());
-  // Masking is declared in the contract but not built yet: a gateway asked to mask must not run
-  // and let the values through (fail closed).
-  const masked = config.connections.find((connection) => (connection.masking?.columns.length ?? 0) > 0 || (connection.masking?.detectors.length ?? 0) > 0);
-  if (masked !== undefined) {
-    throw new GatewayStartError(`connections.${masked.name}.masking: this build cannot mask results yet, so it refuses to start rather than let the values through; remove the masking key to run without masking`);
+  const usesPseudonyms = config.connections.some((connection) => connection.masking?.columns.some((column) => column.style === "pseudonym") === true);
+  if (usesPseudonyms && config.masking.key_file === undefined) {
+    throw new GatewayStartError("masking.key_file: a connection masks with the pseudonym style, which needs a key (at least 32 random bytes in a file)");
   }
+  const maskKey = config.masking.key_file === undefined ? undefined : readFileSync(config.masking.key_file);
+  if (maskKey !== undefined && maskKey.length < 16) throw new GatewayStartError("masking.key_file: the key is shorter than 16 bytes");
   const grpcListen = splitHostPort(config.listen.grpc);
   if (config.tls === undefined && !isLoopback(grpcListen.host)) {
     throw new GatewayStartError(`listen.grpc: \`${config.listen.grpc}\` is not a loopback address; configure tls to listen beyond this machine`);
@@ -139,6 +143,21 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return [connection.name, { analyze: (sql: string) => cache.analyze(sql, analyzeOptions) }] as const;
     }),
   );
+  const masking = new Map<string, ConnectionMasking>();
+  for (const connection of config.connections) {
+    if (connection.masking === undefined) continue;
+    const declared = connection.masking.columns.map((column) => {
+      const [schema = "", table = "", name = ""] = column.column.split(".");
+      return { schema, table, column: name, style: column.style, ...(column.keep === undefined ? {} : { keep: column.keep }) };
+    });
+    masking.set(connection.name, {
+      catalog: createMaskCatalogCache(() => hub.catalog(connection.name), declared, config.masking.catalog_ttl),
+      detectors: connection.masking.detectors.length === 0 ? undefined : createDetectors(connection.masking.detectors),
+      inference: connection.masking.inference,
+      key: maskKey,
+      exposureOf: createExposureCache(),
+    });
+  }
   const recorder = createRecorder({ dir: config.recordings, fsync: config.recording.fsync, intervalMs: config.recording.interval, logger, now });
   const prune = () => {
     const cutoff = new Date(now().getTime() - config.recording.retention);
@@ -165,6 +184,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     gatewayId,
     analyzers,
     recorder,
+    masking,
     recording: { failClosed: config.recording.fail_closed, sampleRows: config.recording.sample_rows },
     audit,
   };
@@ -249,5 +269,23 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (auditStream !== undefined && auditStream !== process.stdout) auditStream.end();
       await store.close();
     },
+  };
+}
+
+/** Exposure analyses by SQL text, kept per catalog snapshot (a new snapshot starts afresh). */
+function createExposureCache(max = 5_000): (sql: string, snapshot: CatalogSnapshot) => readonly StatementExposure[] | undefined {
+  const bySnapshot = new WeakMap<CatalogSnapshot, Map<string, readonly StatementExposure[] | undefined>>();
+  return (sql, snapshot) => {
+    let cache = bySnapshot.get(snapshot);
+    if (cache === undefined) {
+      cache = new Map();
+      bySnapshot.set(snapshot, cache);
+    }
+    if (cache.has(sql)) return cache.get(sql);
+    const result = analyzeExposure(sql, snapshot);
+    const value = result.ok ? result.statements : undefined;
+    if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+    cache.set(sql, value);
+    return value;
   };
 }

@@ -21,6 +21,7 @@ function resolvePaths(file: string, config: GatewayConfig): GatewayConfig {
     store,
     recordings: at(config.recordings),
     ...(config.audit_log === undefined || config.audit_log === "-" ? {} : { audit_log: at(config.audit_log) }),
+    masking: { ...config.masking, ...(config.masking.key_file === undefined ? {} : { key_file: at(config.masking.key_file) }) },
     ...(config.tls === undefined ? {} : { tls: { cert_file: at(config.tls.cert_file), key_file: at(config.tls.key_file) } }),
     identity: {
       ...config.identity,

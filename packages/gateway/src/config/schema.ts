@@ -49,7 +49,9 @@ const connection = z
     masking: z
       .object({
         columns: z.array(maskColumn).default([]),
-        detectors: z.array(z.enum(["card_number", "email", "ssn", "iban", "phone", "secret"])).default([]),
+        detectors: z.array(z.enum(["card_number", "email", "ssn", "national_id", "iban", "phone", "secret"])).default([]),
+        /** Predicates on sensitive columns (WHERE email LIKE 'a%'...) let a masked reader learn values. */
+        inference: action.default("deny"),
       })
       .strict()
       .optional(),
@@ -135,6 +137,15 @@ export const gatewayConfigSchema = z
       })
       .strict()
       .default({ fsync: "statement", interval: 10, retention: 90 * 86_400_000, fail_closed: true, sample_rows: 20 }),
+    masking: z
+      .object({
+        /** Key of the pseudonym style (HMAC-SHA256); needed when a column uses it. */
+        key_file: z.string().min(1).optional(),
+        /** How long a connection's catalog (tables, views, sensitive columns) is kept before it is read again. */
+        catalog_ttl: duration.default(60_000),
+      })
+      .strict()
+      .default({ catalog_ttl: 60_000 }),
     /** Audit events, one JSON line per decision, for a SIEM: a file path, or `-` for stdout. */
     audit_log: z.string().min(1).optional(),
     identity: z

@@ -13,6 +13,9 @@ export interface GatewayMetrics {
   readonly statements: Counter<"connection" | "class" | "decision">;
   readonly reviewsPending: Gauge;
   readonly reviewWaitSeconds: Histogram<"outcome">;
+  readonly maskedValues: Counter<"connection" | "column">;
+  readonly detectorHits: Counter<"connection" | "detector">;
+  readonly uncertainLineage: Counter<"connection">;
 }
 
 /** Creates the gateway's metrics on their own registry. */
@@ -44,5 +47,8 @@ export function createGatewayMetrics(): GatewayMetrics {
       buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     }),
+    maskedValues: new Counter({ name: "airlock_masked_values_total", help: "Values masked in results, by sensitive column (or (expression), (uncertain), (copy))", labelNames: ["connection", "column"], registers }),
+    detectorHits: new Counter({ name: "airlock_detector_hits_total", help: "Values masked by a content detector", labelNames: ["connection", "detector"], registers }),
+    uncertainLineage: new Counter({ name: "airlock_uncertain_lineage_total", help: "Output columns masked because their lineage was uncertain (fail closed)", labelNames: ["connection"], registers }),
   };
 }

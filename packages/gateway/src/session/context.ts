@@ -7,6 +7,9 @@ import type { Approvals } from "../approvals/index.js";
 import type { Analysis } from "../inspect/index.js";
 import type { AgentHub } from "../link/agent-hub.js";
 import type { Recorder } from "../recording/index.js";
+import type { MaskCatalogCache } from "../mask/index.js";
+import type { Detectors } from "../mask/values.js";
+import type { StatementExposure } from "../mask/lineage/index.js";
 import type { Store } from "../store/index.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { CancelKeys } from "./cancel-keys.js";
@@ -30,6 +33,8 @@ export interface GatewayServices {
   readonly analyzers: ReadonlyMap<string, { analyze(sql: string): Analysis }>;
   readonly recorder: Recorder;
   readonly recording: { readonly failClosed: boolean; readonly sampleRows: number };
+  /** Masking of each connection that declares it. */
+  readonly masking: ReadonlyMap<string, ConnectionMasking>;
   /** Writes one audit event (a JSON line for a SIEM). */
   readonly audit: (event: Readonly<Record<string, unknown>>) => void;
 }
@@ -44,4 +49,14 @@ export type SessionTransport =
 export interface SessionTarget {
   readonly connection: ConnectionConfig;
   readonly transport: SessionTransport;
+}
+
+/** A connection's masking: its catalog, detectors, what to do with inference, the pseudonym key. */
+export interface ConnectionMasking {
+  readonly catalog: MaskCatalogCache;
+  readonly detectors: Detectors | undefined;
+  readonly inference: "allow" | "review" | "deny";
+  readonly key: Buffer | undefined;
+  /** Exposure of SQL text against the current catalog (cached). */
+  readonly exposureOf: (sql: string, snapshot: import("../mask/lineage/index.js").CatalogSnapshot) => readonly StatementExposure[] | undefined;
 }

@@ -11,6 +11,9 @@ import { AgentUnavailableError, type AgentCall } from "../link/agent-hub.js";
 import { inspectFrontend } from "./inspect.js";
 import { PostgresStatementGate, type ReviewOutcome, type StatementEvent } from "./postgres-statements.js";
 import { PostgresResultRecorder, type SessionRecording } from "../recording/index.js";
+import { PostgresMasker, type MaskCatalog } from "../mask/index.js";
+import type { ConnectionMasking } from "./context.js";
+import type { StatementDecision } from "@airlock/policy";
 import type { GatewayServices, SessionTarget } from "./context.js";
 
 /**
@@ -69,6 +72,11 @@ class PostgresSession {
   #statements = 0;
   /** Statements or parameters were recorded since the last flush: sync before they go out. */
   #unsynced = false;
+  #masking: ConnectionMasking | undefined;
+  #maskCatalog: MaskCatalog | undefined;
+  #masker: PostgresMasker | undefined;
+  /** An allowed schema change went out: refresh the mask catalog at the next ReadyForQuery. */
+  #schemaChanged = false;
 
   constructor(socket: Duplex, target: SessionTarget, services: GatewayServices) {
     this.#client = socket;
@@ -244,6 +252,17 @@ class PostgresSession {
       this.#refuse("28000", "policy_denied", `access to connection \`${this.#connection}\` is not granted to this identity`, undefined);
       return;
     }
+    const masking = this.#services.masking.get(this.#connection);
+    if (masking !== undefined && !decision.unmasked) {
+      try {
+        this.#maskCatalog = await masking.catalog.get();
+        this.#masking = masking;
+      } catch (error) {
+        this.#logger.error({ err: (error as Error).message }, "cannot read the catalog masking needs");
+        this.#refuse("58000", "masking_unavailable", `connection \`${this.#connection}\` is unavailable: masking cannot read its catalog`, undefined);
+        return;
+      }
+    }
     try {
       this.#recording = await this.#services.recorder.open(this.#id, this.#services.now());
       await this.#recording.append({
@@ -308,6 +327,7 @@ class PostgresSession {
     this.#state = { name: "ready", call };
     this.#maxRows = decision.maxRows;
     this.#gate = this.#createGate(this.#identity as Identity);
+    if (this.#masking !== undefined && this.#maskCatalog !== undefined) this.#masker = this.#createMasker(this.#masking, this.#maskCatalog);
     this.#stored = true;
     const recordingPath = this.#recording?.path;
     this.#services.store
@@ -446,7 +466,49 @@ class PostgresSession {
         decideStatement({ principal, connection: this.#connection, now: services.now(), policies: services.policies, grants: this.#grants, classes, unboundedWrite }),
       review: (event) => this.#review(principal, event),
       onDecision: (event) => this.#onDecision(event),
+      guard: (sql, decision) => this.#maskGuard(sql, decision),
     });
+  }
+
+  #createMasker(masking: ConnectionMasking, catalog: MaskCatalog): PostgresMasker {
+    const { metrics } = this.#services;
+    const connection = this.#connection;
+    return new PostgresMasker({
+      catalog,
+      detectors: masking.detectors,
+      key: masking.key,
+      events: {
+        masked: (label) => metrics.maskedValues.inc({ connection, column: label }),
+        detected: (detector) => metrics.detectorHits.inc({ connection, detector }),
+        uncertain: () => metrics.uncertainLineage.inc({ connection }),
+      },
+      exposureOf: (sql) => masking.exposureOf(sql, (this.#maskCatalog ?? catalog).snapshot),
+    });
+  }
+
+  /**
+   * Masking's say on a statement of a masked identity: copying sensitive data past masking is
+   * refused; predicates on sensitive columns (which let a reader infer values) get the connection's
+   * `masking.inference` action, and are flagged in the recording when allowed.
+   */
+  #maskGuard(sql: string, decision: StatementDecision): StatementDecision | undefined {
+    const masking = this.#masking;
+    const catalog = this.#maskCatalog;
+    if (masking === undefined || catalog === undefined) return undefined;
+    const exposures = masking.exposureOf(sql, catalog.snapshot);
+    if (exposures === undefined) return undefined;
+    if (exposures.some((exposure) => exposure.copiesSensitive)) {
+      return { effect: "deny", rule: "masking", reasons: ["the statement copies sensitive columns past masking"] };
+    }
+    const inferred = [...new Set(exposures.flatMap((exposure) => exposure.inference.map((entry) => `${entry.column} (${entry.clause.replace("_", " ")})`)))];
+    if (inferred.length === 0) return undefined;
+    const reason = `predicates on sensitive columns can reveal their values: ${inferred.join(", ")}`;
+    if (masking.inference === "allow") {
+      this.#recording?.note({ type: "inference", columns: inferred });
+      return undefined;
+    }
+    if (masking.inference === "deny") return { effect: "deny", rule: "masking", reasons: [reason] };
+    return decision.effect === "review" ? { ...decision, reasons: [...decision.reasons, reason] } : { ...decision, effect: "review", rule: decision.rule ?? "masking", reasons: [...decision.reasons, reason] };
   }
 
   async #review(principal: Identity, event: StatementEvent): Promise<ReviewOutcome> {
@@ -484,6 +546,7 @@ class PostgresSession {
   #onDecision(event: StatementEvent): void {
     const { metrics } = this.#services;
     this.#statements++;
+    if (event.decision.effect !== "deny" && event.classes.includes("ddl")) this.#schemaChanged = true;
     this.#recording?.note({
       type: "statement",
       protocol: event.protocol,
@@ -532,6 +595,7 @@ class PostgresSession {
 
   #flush(call: AgentCall, batch: Buffer[]): void {
     if (batch.length === 0) return;
+    if (this.#masker !== undefined) for (const bytes of batch) this.#masker.onFrontend(bytes);
     const frames = packFrames(batch.map((bytes) => ({ bytes })));
     this.#services.metrics.bytes.inc({ connection: this.#connection, direction: "to_database" }, frames.data.length);
     if (!call.write(create(SessionResponseSchema, { kind: { case: "frames", value: frames } }))) {
@@ -563,7 +627,7 @@ class PostgresSession {
       }
       const data = frames.data;
       let out: Buffer;
-      if (this.#maxRows === undefined && !this.#gate?.rewriting) {
+      if (this.#maxRows === undefined && !this.#gate?.rewriting && this.#masker === undefined) {
         for (const part of parts) {
           this.#observeBackend(part);
           this.#results?.observe(part);
@@ -572,7 +636,11 @@ class PostgresSession {
       } else {
         const kept: Buffer[] = [];
         for (const part of parts) {
-          const replaced = this.#limitRows(this.#gate?.rewriteBackend(part) ?? part);
+          const rewritten = this.#gate?.rewriteBackend(part) ?? part;
+          // Masking comes before anything that keeps or counts what the client receives.
+          const masked = this.#masker === undefined ? rewritten : this.#masker.onBackend(rewritten);
+          if (masked === undefined) continue;
+          const replaced = this.#limitRows(masked);
           if (replaced === undefined) continue;
           this.#observeBackend(replaced);
           this.#results?.observe(replaced);
@@ -645,6 +713,19 @@ class PostgresSession {
     if (code === backend.ReadyForQuery) {
       this.#transactionStatus = pg.decodeReadyForQuery(message);
       this.#gate?.onReadyForQuery();
+      const masking = this.#services.masking.get(this.#connection);
+      if (this.#schemaChanged && masking !== undefined) {
+        // Any session's schema change makes every session of the connection read the catalog again.
+        this.#schemaChanged = false;
+        masking.catalog.invalidate();
+        if (this.#masker !== undefined) masking.catalog.get().then(
+          (catalog) => {
+            this.#maskCatalog = catalog;
+            this.#masker?.setCatalog(catalog);
+          },
+          (error: unknown) => this.#logger.warn({ err: String(error) }, "cannot refresh the mask catalog"),
+        );
+      }
     }
     else if (code === backend.ErrorResponse) {
       // Any field may be missing: decodeErrorFields never assumes one.

@@ -31,6 +31,8 @@ export interface StatementGateDeps {
   /** Holds a statement for review; the session tells the client where to approve it. */
   review(event: StatementEvent): Promise<ReviewOutcome>;
   onDecision(event: StatementEvent): void;
+  /** A stricter decision from masking (inference, copying sensitive data), or undefined. */
+  guard?(sql: string, decision: StatementDecision): StatementDecision | undefined;
 }
 
 interface Substitution {
@@ -125,7 +127,8 @@ export class PostgresStatementGate {
     // An empty query (only comments or whitespace) runs nothing.
     if (analysis.statements.length === 0) classes.add("read");
     const sorted = [...classes].sort();
-    const decision = this.#deps.decide(sorted, unbounded);
+    const decided = this.#deps.decide(sorted, unbounded);
+    const decision = decided.effect === "deny" ? decided : (this.#deps.guard?.(sql, decided) ?? decided);
     const copiesData = analysis.statements.some((statement) => statement.copiesData);
     const event: StatementEvent = { sql, protocol, classes: sorted, decision, ...(copiesData ? { copiesData } : {}) };
     this.#deps.onDecision(event);

@@ -143,6 +143,8 @@ export interface PgField {
   readonly tableOid: number;
   readonly column: number;
   readonly typeOid: number;
+  /** atttypmod: varchar(n), numeric(p, s)...; -1 for none. */
+  readonly typeModifier: number;
   readonly format: number;
 }
 
@@ -156,8 +158,8 @@ export function decodeRowDescription(bytes: Buffer): PgField[] {
     const column = reader.int16();
     const typeOid = reader.int32() >>> 0;
     reader.int16();
-    reader.int32();
-    fields.push({ name, tableOid, column, typeOid, format: reader.int16() });
+    const typeModifier = reader.int32();
+    fields.push({ name, tableOid, column, typeOid, typeModifier, format: reader.int16() });
   }
   return fields;
 }

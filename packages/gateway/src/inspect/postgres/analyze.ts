@@ -77,6 +77,11 @@ export async function loadAnalyzer(): Promise<void> {
   loaded = true;
 }
 
+/** True once loadAnalyzer() has loaded the parser. */
+export function analyzerLoaded(): boolean {
+  return loaded;
+}
+
 const compiledSafe = new WeakMap<AnalyzeOptions, SafeFunctions>();
 const noSafeFunctions = compileSafeFunctions(undefined);
 
@@ -120,14 +125,17 @@ function source(text: string): Source {
   return { text, slice: (start, end) => decoder.decode(bytes.subarray(start, end)) };
 }
 
-interface ParsedStatement {
+/** One statement of a parsed string: its tree and its own text. */
+export interface ParsedStatement {
   readonly node: unknown;
   readonly text: string;
 }
 
-type Parsed = { readonly ok: true; readonly statements: readonly ParsedStatement[] } | { readonly ok: false; readonly error: string };
+/** The statements of a string, or the parser's error in house style. */
+export type Parsed = { readonly ok: true; readonly statements: readonly ParsedStatement[] } | { readonly ok: false; readonly error: string };
 
-function parse(sql: string): Parsed {
+/** Parses a string into statements with their texts (sliced by bytes, as the parser counts). */
+export function parse(sql: string): Parsed {
   if (sql.includes("\u0000")) return { ok: false, error: "statement contains a NUL character" };
   if (sql.length === 0) return { ok: true, statements: [] };
   let tree: { stmts?: { stmt?: unknown; stmt_location?: number; stmt_len?: number }[] };
@@ -167,7 +175,7 @@ function splitAssignment(query: string): { target: string; value: string } | und
 }
 
 /** The SQL texts the server parses for one PL/pgSQL expression, as it would parse them. */
-function expressionQueries(expression: PlpgsqlExpression): string[] | undefined {
+export function expressionQueries(expression: PlpgsqlExpression): string[] | undefined {
   switch (expression.parseMode) {
     case rawParseMode.RAW_PARSE_DEFAULT:
       return [expression.query];

@@ -86,14 +86,14 @@ function nodeTag(node: Json): string | undefined {
 }
 
 /** The tag and body of a wrapped node. */
-function unwrap(node: unknown): [string, Json] | undefined {
+export function unwrap(node: unknown): [string, Json] | undefined {
   if (!isObject(node)) return undefined;
   const tag = nodeTag(node);
   return tag === undefined ? undefined : [tag, node[tag] as Json];
 }
 
 /** The svals of a list of String nodes (names as the parser wrote them). */
-function names(list: unknown): string[] {
+export function names(list: unknown): string[] {
   if (!Array.isArray(list)) return [];
   const out: string[] = [];
   for (const item of list) {
@@ -103,7 +103,8 @@ function names(list: unknown): string[] {
   return out;
 }
 
-function stringConst(node: unknown): string | undefined {
+/** A string constant (optionally cast) as written, or undefined for anything else. */
+export function stringConst(node: unknown): string | undefined {
   let inner = unwrap(node);
   if (inner?.[0] === "TypeCast") inner = unwrap(inner[1]["arg"]);
   if (inner?.[0] !== "A_Const") return undefined;
@@ -113,7 +114,7 @@ function stringConst(node: unknown): string | undefined {
 }
 
 /** A DefElem's boolean argument as defGetBoolean reads it; anything unclear counts as true. */
-function defElemIsTrue(arg: unknown): boolean {
+export function defElemIsTrue(arg: unknown): boolean {
   const inner = unwrap(arg);
   if (inner === undefined) return true;
   const [tag, body] = inner;
@@ -126,7 +127,8 @@ function defElemIsTrue(arg: unknown): boolean {
   return true;
 }
 
-function defElems(list: unknown): { name: string; arg: unknown }[] {
+/** The DefElems of an option list, by name. */
+export function defElems(list: unknown): { name: string; arg: unknown }[] {
   if (!Array.isArray(list)) return [];
   return list.flatMap((item) => {
     const inner = unwrap(item);
@@ -136,7 +138,7 @@ function defElems(list: unknown): { name: string; arg: unknown }[] {
 }
 
 /** The text of a String node (a DefElem's argument such as a language name or a body). */
-function stringNode(node: unknown): string | undefined {
+export function stringNode(node: unknown): string | undefined {
   const inner = unwrap(node);
   return inner?.[0] === "String" && typeof inner[1]["sval"] === "string" ? inner[1]["sval"] : undefined;
 }

@@ -1,0 +1,54 @@
+// `node bench/run.mjs --profile`: pgbench -S simple through the native listener, then through
+// `airlock connect`, with node --cpu-prof on the gateway, the agent and airlock connect; then the
+// summaries of the profiles (bench/profile-summary.mjs).
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { renderSummary, summarizeProfile } from "../profile-summary.mjs";
+import { runPgbench } from "./pgbench.mjs";
+import { BENCH_DB } from "./postgres.mjs";
+import { progress, waitFor } from "./util.mjs";
+import { ROOT } from "./airlock.mjs";
+
+export async function runProfile({ tmp, token, tokenFile, backends, fsync, duration, startAirlock, startConnect }) {
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const outDir = join(ROOT, "bench", "results", `profile-${stamp}`);
+  mkdirSync(outDir, { recursive: true });
+  const sections = [];
+  const summaries = {};
+  for (const via of ["native", "connect"]) {
+    const profDir = join(tmp, `cpuprof-${via}`);
+    mkdirSync(profDir, { recursive: true });
+    const airlock = await startAirlock({ dir: join(tmp, `airlock-prof-${via}`), jwksFile: join(tmp, "jwks.json"), backends: { bench: backends.bench }, fsync, cpuProfDir: profDir });
+    let connect;
+    let port = airlock.listeners.bench;
+    if (via === "connect") {
+      connect = await startConnect({ dir: tmp, grpc: airlock.grpc, connection: "bench", tokenFile, cpuProfDir: profDir });
+      port = connect.port;
+    }
+    progress(`profile: pgbench -S -M simple -c 8 -j 2 -T ${duration} through ${via === "native" ? "the native listener" : "airlock connect"} (fsync ${fsync}), node --cpu-prof on ${via === "native" ? "gateway and agent" : "gateway, agent and connect"}`);
+    const result = await runPgbench({ port, mode: "simple", clients: 8, threads: 2, duration, user: "bench", database: BENCH_DB, password: via === "native" ? token : undefined, logDir: join(tmp, `pgbench-prof-${via}`) });
+    progress(`profile: ${result.ok ? `${result.tps.toFixed(0)} tps, p50 ${result.p50Ms.toFixed(2)} ms` : `FAILED ${result.error}`}`);
+    if (connect) await connect.handle.stop(30_000);
+    await airlock.agent.stop(30_000);
+    await airlock.gateway.stop(30_000);
+    const names = via === "native" ? ["gateway", "agent"] : ["gateway", "agent", "connect-bench"];
+    await waitFor("the .cpuprofile files", () => names.every((name) => existsSync(join(profDir, `${name}.cpuprofile`))), 20_000).catch(() => undefined);
+    for (const name of names) {
+      const file = join(profDir, `${name}.cpuprofile`);
+      if (!existsSync(file)) {
+        sections.push(`#### ${name} (${via}): no profile was written (the process did not exit cleanly); files: ${readdirSync(profDir).join(", ")}`);
+        continue;
+      }
+      const kept = join(outDir, `${name}-${via}.cpuprofile`);
+      copyFileSync(file, kept);
+      const summary = summarizeProfile(kept, { top: 30 });
+      summaries[`${name}-${via}`] = { ...summary, tps: result.tps };
+      sections.push(renderSummary(summary, `${name === "connect-bench" ? "airlock connect" : name}, pgbench -S simple through ${via === "native" ? "the native listener" : "airlock connect"} (${result.ok ? `${result.tps.toFixed(0)} tps` : "failed"}, fsync ${fsync})`, 15));
+    }
+  }
+  const markdown = sections.join("\n\n");
+  writeFileSync(join(outDir, "summary.md"), `${markdown}\n`);
+  writeFileSync(join(outDir, "summary.json"), `${JSON.stringify(summaries, null, 2)}\n`);
+  process.stdout.write(`\n${markdown}\n`);
+  progress(`profile: profiles and summaries in ${outDir}`);
+}

@@ -1,0 +1,322 @@
+// Aggregation of the rounds, the Markdown table, the issue's targets, and docs/benchmarks.md.
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { AIRLOCK_TARGETS, TARGET_LABELS } from "./workloads.mjs";
+import { median, percentile } from "./util.mjs";
+
+const MiB = 2 ** 20;
+const RSS_LIMIT_MIB = 300;
+const STREAM_GROWTH_LIMIT_MIB = 100;
+
+/** Medians over rounds (pooled latency percentiles), ratios to direct and pgbouncer, the targets. */
+export function aggregate({ raw, workloads, targets, meta, masking, stream, statementFsync }) {
+  const out = { meta, masking, workloads: [], stream, statementFsync: undefined, targets: [] };
+  for (const workload of workloads) {
+    const entry = { id: workload.id, title: workload.title, unit: workload.unit, kind: workload.kind, server: workload.server, targets: {} };
+    for (const target of targets) entry.targets[target] = summarise(workload, raw[workload.id][target]);
+    for (const target of targets) {
+      const figure = entry.targets[target];
+      for (const [reference, key] of [
+        ["direct", "vsDirect"],
+        ["pgbouncer", "vsPgbouncer"],
+      ]) {
+        const base = entry.targets[reference];
+        if (figure.throughput !== undefined && base?.throughput) figure[key] = figure.throughput / base.throughput;
+        if (figure.p50Ms !== undefined && base?.p50Ms) figure[`p50${key.slice(2)}`] = figure.p50Ms / base.p50Ms;
+      }
+    }
+    out.workloads.push(entry);
+  }
+  if (statementFsync !== undefined) {
+    out.statementFsync = {};
+    const simple = out.workloads.find((workload) => workload.id === "select-simple");
+    for (const [target, result] of Object.entries(statementFsync)) {
+      const figure = summarise({ kind: "pgbench" }, [result]);
+      if (figure.throughput !== undefined) {
+        if (simple?.targets.direct?.throughput) figure.vsDirect = figure.throughput / simple.targets.direct.throughput;
+        if (simple?.targets.pgbouncer?.throughput) figure.vsPgbouncer = figure.throughput / simple.targets.pgbouncer.throughput;
+        if (simple?.targets.pgpool?.throughput) figure.vsPgpool = figure.throughput / simple.targets.pgpool.throughput;
+        if (simple?.targets[target]?.throughput) figure.vsInterval = figure.throughput / simple.targets[target].throughput;
+      }
+      out.statementFsync[target] = figure;
+    }
+  }
+  out.targets = checkTargets(out);
+  return out;
+}
+
+function summarise(workload, results) {
+  const ok = results.filter((result) => result.ok);
+  const figure = { ok: ok.length > 0, rounds: results.length, okRounds: ok.length, errors: results.filter((result) => !result.ok).map((result) => `round ${result.round}: ${result.error}`) };
+  const warnings = results.filter((result) => result.warning).map((result) => result.warning);
+  if (warnings.length > 0) figure.warnings = warnings;
+  if (workload.kind === "bulk") {
+    figure.throughput = median(ok.map((result) => result.rowsPerSecond));
+    figure.mbPerSecond = median(ok.map((result) => result.mbPerSecond));
+    figure.rows = ok[0]?.rows;
+    figure.bytes = ok[0]?.bytes;
+    figure.firstRowMs = median(ok.map((result) => result.firstRowMs));
+  } else {
+    figure.throughput = median(ok.map((result) => result.tps));
+    figure.transactions = ok.reduce((sum, result) => sum + (result.transactions ?? 0), 0);
+    figure.failed = results.reduce((sum, result) => sum + (result.failed ?? 0), 0);
+    const pooled = pool(ok.map((result) => result.latenciesUs).filter(Boolean));
+    if (pooled.length > 0) {
+      figure.p50Ms = percentile(pooled, 50) / 1000;
+      figure.p99Ms = percentile(pooled, 99) / 1000;
+    } else {
+      // The sessions client reports its own percentiles per round: their medians.
+      figure.p50Ms = median(ok.map((result) => result.p50Ms));
+      figure.p99Ms = median(ok.map((result) => result.p99Ms));
+    }
+    if (workload.kind === "sessions") figure.openSeconds = median(ok.map((result) => result.openSeconds));
+    figure.averageConnectionMs = median(ok.map((result) => result.averageConnectionMs));
+    figure.initialConnectionMs = median(ok.map((result) => result.initialConnectionMs));
+  }
+  const processes = new Set(ok.flatMap((result) => Object.keys(result.cpuPer ?? {})));
+  if (processes.size > 0) {
+    figure.cpuPer = {};
+    figure.cpuPerUnit = workload.kind === "bulk" ? "CPU s per 1,000,000 rows" : workload.id === "connect-rate" ? "CPU s per 1,000 sessions" : "CPU s per 1,000 statements";
+    figure.peakRssBytes = {};
+    for (const name of processes) {
+      figure.cpuPer[name] = median(ok.map((result) => result.cpuPer?.[name]));
+      figure.peakRssBytes[name] = Math.max(...results.map((result) => result.peakRssBytes?.[name] ?? 0));
+    }
+  }
+  figure.perRound = results.map((result) => ({
+    round: result.round,
+    ok: result.ok,
+    ...(workload.kind === "bulk" ? { rowsPerSecond: result.rowsPerSecond, mbPerSecond: result.mbPerSecond } : { tps: result.tps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, transactions: result.transactions, failed: result.failed }),
+    ...(result.cpuSeconds && Object.keys(result.cpuSeconds).length > 0 ? { cpuSeconds: result.cpuSeconds } : {}),
+    ...(result.error ? { error: result.error } : {}),
+  }));
+  return figure;
+}
+
+function pool(arrays) {
+  const length = arrays.reduce((sum, array) => sum + array.length, 0);
+  const all = new Float64Array(length);
+  let offset = 0;
+  for (const array of arrays) {
+    all.set(array, offset);
+    offset += array.length;
+  }
+  return all.sort();
+}
+
+/** The targets of the benchmark issue, each MET, MISSED or NOT MEASURABLE with the figures. */
+function checkTargets(report) {
+  const find = (id) => report.workloads.find((workload) => workload.id === id);
+  const simple = find("select-simple");
+  const checks = [];
+  const fmt = (value) => (value === undefined ? "n/a" : value.toFixed(2));
+  if (simple) {
+    const native = simple.targets["airlock-native"];
+    const pgpool = simple.targets.pgpool;
+    const pgbouncer = simple.targets.pgbouncer;
+    if (native && pgpool && pgbouncer) {
+      const vsPgpool = native.throughput / pgpool.throughput;
+      const vsPgbouncer = native.throughput / pgbouncer.throughput;
+      checks.push({
+        target: "pgbench -S, 8 clients, simple protocol, native listener: at least pgpool-II's throughput and at least 0.6 of pgbouncer's",
+        measured: `${fmtTps(native.throughput)} tps = ${fmt(vsPgpool)} of pgpool-II (${fmtTps(pgpool.throughput)}), ${fmt(vsPgbouncer)} of pgbouncer (${fmtTps(pgbouncer.throughput)})`,
+        verdict: vsPgpool >= 1 && vsPgbouncer >= 0.6 ? "MET" : "MISSED",
+        ratios: { vsPgpool, vsPgbouncer },
+      });
+    }
+    const tunnel = simple.targets["airlock-connect"];
+    if (tunnel && pgbouncer) {
+      const vsPgbouncer = tunnel.throughput / pgbouncer.throughput;
+      checks.push({
+        target: "the same through `airlock connect`: at least 0.45 of pgbouncer's",
+        measured: `${fmtTps(tunnel.throughput)} tps = ${fmt(vsPgbouncer)} of pgbouncer`,
+        verdict: vsPgbouncer >= 0.45 ? "MET" : "MISSED",
+        ratios: { vsPgbouncer },
+      });
+    }
+  }
+  const bulk = find("bulk-select");
+  if (bulk) {
+    const native = bulk.targets["airlock-native"];
+    const tunnel = bulk.targets["airlock-connect"];
+    const unmasked = [native && `native ${fmt(native.vsDirect)}`, tunnel && `connect ${fmt(tunnel.vsDirect)}`].filter(Boolean).join(", ");
+    if (report.masking?.available) {
+      const worst = Math.min(...[native?.vsDirect, tunnel?.vsDirect].filter((value) => value !== undefined));
+      checks.push({ target: "masked bulk read: at least 0.7 of the direct rows/s", measured: `masked (email, card_number): ${unmasked} of direct`, verdict: worst >= 0.7 ? "MET" : "MISSED", ratios: { worst } });
+    } else {
+      checks.push({
+        target: "masked bulk read: at least 0.7 of the direct rows/s",
+        measured: `masking is not built (a gateway configured to mask refuses to start); the same read unmasked: ${unmasked} of direct rows/s`,
+        verdict: "NOT MEASURABLE",
+        ratios: { unmaskedNative: native?.vsDirect, unmaskedConnect: tunnel?.vsDirect },
+      });
+    }
+  }
+  const many = find("sessions-200");
+  if (many) {
+    const peaks = {};
+    for (const target of ["airlock-native", "airlock-connect"]) {
+      for (const [name, bytes] of Object.entries(many.targets[target]?.peakRssBytes ?? {})) {
+        if (name === "connect") continue;
+        peaks[name] = Math.max(peaks[name] ?? 0, bytes);
+      }
+    }
+    if (Object.keys(peaks).length > 0) {
+      const worst = Math.max(...Object.values(peaks));
+      checks.push({
+        target: `gateway and agent RSS under ${RSS_LIMIT_MIB} MB with 200 sessions`,
+        measured: `peak gateway ${(peaks.gateway / MiB).toFixed(0)} MiB, agent ${(peaks.agent / MiB).toFixed(0)} MiB (200 sessions, native and connect)`,
+        verdict: worst < RSS_LIMIT_MIB * MiB ? "MET" : "MISSED",
+      });
+    }
+  }
+  if (report.stream?.ok) {
+    const growth = {
+      gateway: (report.stream.peakRssBytes.gateway - report.stream.baselineRssBytes.gateway) / MiB,
+      agent: (report.stream.peakRssBytes.agent - report.stream.baselineRssBytes.agent) / MiB,
+    };
+    checks.push({
+      target: `gateway and agent RSS flat while streaming a 1 GB result (growth under ${STREAM_GROWTH_LIMIT_MIB} MiB, as packages/cli/test/e2e/memory.test.ts)`,
+      measured: `${(report.stream.bytes / 1e9).toFixed(2)} GB at ${report.stream.mbPerSecond.toFixed(0)} MB/s: gateway +${growth.gateway.toFixed(0)} MiB (peak ${(report.stream.peakRssBytes.gateway / MiB).toFixed(0)}), agent +${growth.agent.toFixed(0)} MiB (peak ${(report.stream.peakRssBytes.agent / MiB).toFixed(0)})`,
+      verdict: growth.gateway < STREAM_GROWTH_LIMIT_MIB && growth.agent < STREAM_GROWTH_LIMIT_MIB ? "MET" : "MISSED",
+    });
+  } else if (report.stream) {
+    checks.push({ target: "gateway and agent RSS flat while streaming a 1 GB result", measured: `the read failed: ${report.stream.error}`, verdict: "MISSED" });
+  }
+  return checks;
+}
+
+// ---- Markdown --------------------------------------------------------------------------------
+
+function fmtTps(value) {
+  if (value === undefined) return "n/a";
+  return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(1);
+}
+const fmtMs = (value) => (value === undefined ? "n/a" : value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+const fmtRatio = (value) => (value === undefined ? "" : value.toFixed(2));
+const fmtCpu = (value) => (value === undefined ? "" : value >= 1 ? value.toFixed(2) : value.toFixed(3));
+const fmtMiB = (bytes) => (bytes === undefined || bytes === 0 ? "" : `${(bytes / MiB).toFixed(0)}`);
+
+/** The tables of a report. */
+export function renderMarkdown(report) {
+  const lines = [];
+  lines.push("### Throughput and latency", "");
+  lines.push("Medians over the rounds; p50/p99 from pgbench's own latency log (-l), pooled over the rounds (sessions-200: the sessions client's own per-statement timings, median over the rounds). Ratios: the target's throughput over direct PostgreSQL's and over pgbouncer's in the same run.", "");
+  lines.push("| Workload | Target | Throughput | MB/s | p50 ms | p99 ms | vs direct | vs pgbouncer |");
+  lines.push("|---|---|---:|---:|---:|---:|---:|---:|");
+  for (const workload of report.workloads) {
+    for (const [target, figure] of Object.entries(workload.targets)) {
+      const name = AIRLOCK_TARGETS.has(target) ? `**${TARGET_LABELS[target]}**` : TARGET_LABELS[target];
+      if (!figure.ok) {
+        lines.push(`| ${workload.id} | ${name} | failed: ${escape(figure.errors[0] ?? "no result")} | | | | | |`);
+        continue;
+      }
+      const throughput = `${fmtTps(figure.throughput)} ${workload.unit}`;
+      const failed = figure.failed ? ` (${figure.failed} failed)` : "";
+      const partial = `${figure.okRounds < figure.rounds ? ` (${figure.okRounds}/${figure.rounds} rounds)` : ""}${figure.openSeconds === undefined ? "" : ` (all 200 open in ${figure.openSeconds.toFixed(1)} s)`}`;
+      lines.push(
+        `| ${workload.id} | ${name} | ${throughput}${failed}${partial} | ${figure.mbPerSecond === undefined ? "" : figure.mbPerSecond.toFixed(0)} | ${workload.kind === "bulk" ? "" : fmtMs(figure.p50Ms)} | ${workload.kind === "bulk" ? "" : fmtMs(figure.p99Ms)} | ${target === "direct" ? "1" : fmtRatio(figure.vsDirect)} | ${target === "pgbouncer" ? "1" : fmtRatio(figure.vsPgbouncer)} |`,
+      );
+    }
+  }
+  lines.push("");
+  lines.push("### Airlock processes: CPU and memory", "");
+  lines.push("CPU: utime+stime deltas of each process over the run (from /proc/<pid>/stat) divided by the statements run (sessions for connect-rate, millions of rows for the bulk reads); median over the rounds. Peak RSS: VmRSS sampled every 100 ms, highest over the rounds, in MiB.", "");
+  lines.push("| Workload | Target | CPU unit | gateway CPU | agent CPU | connect CPU | gateway peak RSS | agent peak RSS | connect peak RSS |");
+  lines.push("|---|---|---|---:|---:|---:|---:|---:|---:|");
+  for (const workload of report.workloads) {
+    for (const [target, figure] of Object.entries(workload.targets)) {
+      if (!AIRLOCK_TARGETS.has(target) || !figure.cpuPer) continue;
+      const unit = figure.cpuPerUnit.replace("CPU s per ", "s / ");
+      lines.push(
+        `| ${workload.id} | ${TARGET_LABELS[target]} | ${unit} | ${fmtCpu(figure.cpuPer.gateway)} | ${fmtCpu(figure.cpuPer.agent)} | ${fmtCpu(figure.cpuPer.connect)} | ${fmtMiB(figure.peakRssBytes.gateway)} | ${fmtMiB(figure.peakRssBytes.agent)} | ${fmtMiB(figure.peakRssBytes.connect)} |`,
+      );
+    }
+  }
+  if (report.statementFsync) {
+    lines.push("", "### Recording with `fsync: statement`", "");
+    lines.push("The main figures run with `recording.fsync: interval` (10 ms bound). One more pgbench -S simple run per Airlock target with `fsync: statement` (every statement's record fdatasync'ed before it reaches the database):", "");
+    lines.push("| Target | tps | p50 ms | p99 ms | vs direct | vs pgbouncer | vs pgpool-II | vs the same with fsync interval | gateway CPU s/1k | agent CPU s/1k |");
+    lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (const [target, figure] of Object.entries(report.statementFsync)) {
+      if (!figure.ok) {
+        lines.push(`| ${TARGET_LABELS[target]} | failed: ${escape(figure.errors[0] ?? "")} | | | | | | | | |`);
+        continue;
+      }
+      lines.push(
+        `| ${TARGET_LABELS[target]} | ${fmtTps(figure.throughput)} | ${fmtMs(figure.p50Ms)} | ${fmtMs(figure.p99Ms)} | ${fmtRatio(figure.vsDirect)} | ${fmtRatio(figure.vsPgbouncer)} | ${fmtRatio(figure.vsPgpool)} | ${fmtRatio(figure.vsInterval)} | ${fmtCpu(figure.cpuPer?.gateway)} | ${fmtCpu(figure.cpuPer?.agent)} |`,
+      );
+    }
+  }
+  lines.push("", "### Targets of the benchmark issue", "");
+  lines.push("| Target | Measured | Verdict |", "|---|---|---|");
+  for (const check of report.targets) lines.push(`| ${check.target} | ${escape(check.measured)} | **${check.verdict}** |`);
+  return lines.join("\n");
+}
+
+function escape(text) {
+  return String(text).replaceAll("|", "\\|").replaceAll("\n", " ");
+}
+
+// ---- docs/benchmarks.md ------------------------------------------------------------------------
+
+const KEEP_START = "<!-- bench:profile:start -->";
+const KEEP_END = "<!-- bench:profile:end -->";
+
+/** Rewrites docs/benchmarks.md; the "Where the time goes" section (between markers) is kept. */
+export function writeDocs(file, report, markdown) {
+  let kept = `${KEEP_START}\n## Where the time goes\n\nNot profiled yet: run \`node bench/run.mjs --profile\`.\n${KEEP_END}`;
+  if (existsSync(file)) {
+    const text = readFileSync(file, "utf8");
+    const start = text.indexOf(KEEP_START);
+    const end = text.indexOf(KEEP_END);
+    if (start !== -1 && end > start) kept = text.slice(start, end + KEEP_END.length);
+  }
+  const { meta } = report;
+  const machine = meta.machine;
+  const settings = meta.settings;
+  const date = meta.startedAt.slice(0, 10);
+  const text = `# Benchmarks
+
+The cost of the gateway against a direct connection and other proxies, measured side by side on
+one machine in one run, the targets alternating round by round. Generated by
+\`node bench/run.mjs --write-docs\` (the tables and the sections above "Where the time goes";
+that section is written by hand from \`node bench/run.mjs --profile\`). See also
+[bench/README.md](../bench/README.md).
+
+## How to reproduce
+
+\`\`\`sh
+./scripts/bootstrap.sh          # or: pnpm install && pnpm build
+${meta.command.replace("pnpm bench --", "pnpm bench --")}${meta.command.includes("--write-docs") ? "" : "   # add -- --write-docs to rewrite this file"}
+\`\`\`
+
+Needs PostgreSQL on 127.0.0.1:5432 (user \`postgres\`, trust on loopback), \`psql\` and \`pgbench\`;
+the harness installs pgbouncer and pgpool2 from Debian's packages when they are missing (as root),
+creates the \`airlock_bench\` database, and starts and stops everything else itself.
+\`pnpm bench -- --quick\` is a 3-second, one-round run; \`--help\` lists the options.
+
+## This run
+
+- Date: ${meta.startedAt} to ${meta.finishedAt} (${date}); commit ${meta.gitCommit}
+- Command: \`${meta.command}\` (${meta.rounds} round${meta.rounds === 1 ? "" : "s"}, pgbench -S runs of ${meta.duration} s, the 200-session and connection-rate runs of ${Math.max(3, Math.round(meta.duration / 2))} s)
+- Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory, ${machine.os}, ${machine.kernel}
+- Versions: PostgreSQL ${machine.postgres}; ${machine.pgbouncer}; ${machine.pgpool}; ${machine.pgbench}; Node.js ${machine.node}
+- Load average at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd} (the machine is shared: other work on it moves the figures; the alternation spreads it over the targets)
+
+### Setup
+
+- Direct: \`${settings.postgres}\`.
+- pgbouncer: pool_mode ${settings.pgbouncer.pool_mode}, max_client_conn ${settings.pgbouncer.max_client_conn}, default_pool_size ${settings.pgbouncer.default_pool_size}, auth trust.
+- pgpool-II: ${settings.pgpool.mode} mode, one backend, num_init_children ${settings.pgpool.num_init_children}${settings.pgpoolMany ? ` (${settings.pgpoolMany.num_init_children} for the 200-session workload: every client needs a pgpool child)` : ""}, max_pool ${settings.pgpool.max_pool}, connection_cache ${settings.pgpool.connection_cache}, no load balancing, no health or replication checks.
+- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD); \`airlock connect\` runs as its own process with \`--token-file\`. Masking: ${report.masking?.available ? "on (email and card_number of bench_people)" : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.
+- 200 concurrent sessions: run on ${settings.manyServer}.
+- Clients: ${settings.client}. Every client uses sslmode=disable.
+
+## Results
+
+${markdown}
+
+${kept}
+`;
+  writeFileSync(file, text);
+}

@@ -1,0 +1,100 @@
+// The workloads, the targets, and how one (workload, target) measurement is taken.
+import { join } from "node:path";
+import { runPgbench } from "./pgbench.mjs";
+import { cpuSnapshot, runAsync, sampleRss } from "./util.mjs";
+import { BENCH_DB, BULK_TABLE, PGBENCH_SCALE } from "./postgres.mjs";
+
+export const TARGETS = ["direct", "pgbouncer", "pgpool", "airlock-native", "airlock-connect"];
+export const AIRLOCK_TARGETS = new Set(["airlock-native", "airlock-connect"]);
+export const TARGET_LABELS = {
+  direct: "direct PostgreSQL",
+  pgbouncer: "pgbouncer (transaction)",
+  pgpool: "pgpool-II (raw)",
+  "airlock-native": "Airlock native listener",
+  "airlock-connect": "Airlock via airlock connect",
+};
+
+/**
+ * kind: pgbench | bulk. server: main (5432) or many (the 200-session server). unit: what the
+ * throughput counts. statementsPer: what "CPU per 1,000" divides by.
+ */
+export function workloads(duration) {
+  const short = Math.max(3, Math.round(duration / 2));
+  return [
+    { id: "select-simple", title: "pgbench -S, 8 clients, simple protocol", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration }, unit: "tps" },
+    { id: "select-extended", title: "pgbench -S, 8 clients, extended protocol (-M extended)", kind: "pgbench", server: "main", pgbench: { mode: "extended", clients: 8, threads: 2, duration }, unit: "tps" },
+    { id: "select-prepared", title: "pgbench -S, 8 clients, prepared (-M prepared)", kind: "pgbench", server: "main", pgbench: { mode: "prepared", clients: 8, threads: 2, duration }, unit: "tps" },
+    { id: "bulk-select", title: `bulk read: select * from ${BULK_TABLE} (1,000,000 rows, 5 columns), simple protocol`, kind: "bulk", server: "main", sql: `select * from ${BULK_TABLE}`, unit: "rows/s" },
+    { id: "bulk-copy", title: `bulk read: copy (select * from ${BULK_TABLE}) to stdout`, kind: "bulk", server: "main", sql: `copy (select * from ${BULK_TABLE}) to stdout`, unit: "rows/s" },
+    { id: "sessions-200", title: "200 concurrent sessions, each running pgbench -S's statement in the simple protocol (bench/lib/sessions-client.mjs)", kind: "sessions", server: "many", sessions: 200, duration: short, unit: "tps" },
+    { id: "connect-rate", title: "connection setup: pgbench -S -C -c 8 -j 2 (a new session per statement)", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: short, connect: true }, unit: "sessions/s" },
+  ];
+}
+
+/**
+ * Measures one workload against one target: the figures, plus CPU seconds and peak RSS of the
+ * Airlock processes over the run.
+ */
+export async function measure({ workload, target, endpoint, airlockPids, tmp, tag }) {
+  const watched = AIRLOCK_TARGETS.has(target) ? airlockPids(target, workload.server) : {};
+  const cpuBefore = cpuSnapshot(watched);
+  const rss = sampleRss(watched, 100);
+  let result;
+  try {
+    if (workload.kind === "pgbench") {
+      result = await runPgbench({ ...workload.pgbench, port: endpoint.port, user: endpoint.user, password: endpoint.password, database: endpoint.database, logDir: join(tmp, "pgbench-logs", tag) });
+    } else if (workload.kind === "sessions") {
+      result = await manySessions(endpoint, workload.sessions, workload.duration);
+    } else {
+      result = await bulkRead(endpoint, workload.sql);
+    }
+  } finally {
+    result ??= { ok: false, error: "measurement failed" };
+    const cpuAfter = cpuSnapshot(watched);
+    const peaks = rss.stop();
+    result.cpuSeconds = {};
+    result.peakRssBytes = {};
+    for (const name of Object.keys(watched)) {
+      result.cpuSeconds[name] = Math.round((cpuAfter[name] - cpuBefore[name]) * 1000) / 1000;
+      result.peakRssBytes[name] = peaks[name].peak;
+    }
+  }
+  if (!result.ok && target === "pgbouncer" && workload.pgbench?.mode === "prepared" && /prepared statement/.test(result.error ?? "")) {
+    result.error = `not supported: pgbouncer 1.18 in transaction pooling keeps no protocol-level prepared statements (${result.error.split(" | ")[0]})`;
+  }
+  const work = workload.kind === "bulk" ? result.rows : result.transactions;
+  if (work > 0) {
+    // CPU seconds per 1,000 statements (per 1,000 sessions for connect-rate; per 1,000,000 rows for bulk reads).
+    const per = workload.kind === "bulk" ? 1_000_000 : 1_000;
+    result.cpuPer = {};
+    for (const [name, seconds] of Object.entries(result.cpuSeconds)) result.cpuPer[name] = (seconds / work) * per;
+  }
+  return result;
+}
+
+/** The bulk read through the minimal wire client (bulk-client.mjs), in its own process. */
+export async function bulkRead(endpoint, sql) {
+  const env = { ...process.env };
+  if (endpoint.password !== undefined) env.PGPASSWORD = endpoint.password;
+  else delete env.PGPASSWORD;
+  const output = await runAsync(process.execPath, [join(import.meta.dirname, "bulk-client.mjs"), String(endpoint.port), endpoint.user, endpoint.database, sql], { env });
+  if (output.code !== 0) return { ok: false, error: output.stderr.trim().slice(-500) || `exit ${output.code}` };
+  const { rows, bytes, seconds, firstRowMs } = JSON.parse(output.stdout.trim().split("\n").pop());
+  return { ok: rows > 0, rows, bytes, seconds, firstRowMs, rowsPerSecond: rows / seconds, mbPerSecond: bytes / 1e6 / seconds };
+}
+
+/**
+ * Opens `sessions` sessions at once, then runs short statements on all of them for `seconds`
+ * (bench/lib/sessions-client.mjs, in its own process).
+ */
+export async function manySessions(endpoint, sessions, seconds) {
+  const env = { ...process.env };
+  if (endpoint.password !== undefined) env.PGPASSWORD = endpoint.password;
+  else delete env.PGPASSWORD;
+  const output = await runAsync(process.execPath, [join(import.meta.dirname, "sessions-client.mjs"), String(endpoint.port), endpoint.user, endpoint.database, String(sessions), String(seconds), String(PGBENCH_SCALE)], { env });
+  if (output.code !== 0) return { ok: false, error: output.stderr.trim().slice(-500) || `exit ${output.code}` };
+  const figures = JSON.parse(output.stdout.trim().split("\n").pop());
+  return { ok: figures.transactions > 0, ...figures };
+}
+
+void BENCH_DB;

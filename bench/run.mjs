@@ -1,0 +1,304 @@
+#!/usr/bin/env node
+// Airlock benchmark harness: `pnpm bench` (node bench/run.mjs). See bench/README.md.
+//
+// In one run, alternating the targets round by round: direct PostgreSQL, pgbouncer (transaction
+// pooling), pgpool-II (raw mode), Airlock's native listener and Airlock through `airlock connect`,
+// on pgbench -S (simple, extended, prepared), a 1,000,000-row bulk read (SELECT and COPY), 200
+// concurrent sessions and the connection setup rate. Sets up everything it needs by itself.
+import { execSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { checkBuilt, createIssuer, probeMasking, ROOT, startAirlock, startConnect, writeToken } from "./lib/airlock.mjs";
+import { BENCH_DB, postgresUser, prepareBenchDatabase, serverFacts, startPrivatePostgres } from "./lib/postgres.mjs";
+import { startPgbouncer, startPgpool } from "./lib/poolers.mjs";
+import { aggregate, renderMarkdown, writeDocs } from "./lib/report.mjs";
+import { checkPostgresTools, ensurePoolers, machineInfo } from "./lib/system.mjs";
+import { killAllSync, progress, rssBytes, sampleRss, stopAll } from "./lib/util.mjs";
+import { AIRLOCK_TARGETS, bulkRead, measure, TARGETS, workloads } from "./lib/workloads.mjs";
+import { runProfile } from "./lib/profile.mjs";
+
+const USAGE = `node bench/run.mjs [options]        (pnpm bench -- [options])
+
+  --duration S       seconds of each pgbench -S run (default 10); the 200-session and
+                     connection-rate runs take half of it (at least 3 s)
+  --quick            --duration 3 --rounds 1
+  --rounds N         rounds; each round runs every workload on every target, in an order that
+                     rotates from round to round (default 2)
+  --write-docs       rewrite docs/benchmarks.md with this run
+  --no-statement-fsync   skip the extra run with recording.fsync: statement
+  --no-stream        skip the 1 GB streaming read (gateway and agent memory)
+  --workloads a,b    only these workloads (select-simple, select-extended, select-prepared,
+                     bulk-select, bulk-copy, sessions-200, connect-rate)
+  --targets a,b      only these targets (${TARGETS.join(", ")})
+  --reinit           rebuild the bench database even if it is intact
+  --keep             keep the temp dir (configs, logs, recordings)
+  --profile          instead of the comparison: run pgbench -S simple through the native listener
+                     with node --cpu-prof on the gateway and the agent (and on airlock connect
+                     through it), and summarise the profiles (bench/profile-summary.mjs)
+  --fsync MODE       recording fsync of the gateway: interval (default) or statement
+  --help`;
+
+const { values } = parseArgs({
+  // `pnpm bench -- --quick` passes the "--" through: drop it.
+  args: process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === "--")),
+  options: {
+    duration: { type: "string" },
+    quick: { type: "boolean", default: false },
+    rounds: { type: "string" },
+    "write-docs": { type: "boolean", default: false },
+    "no-statement-fsync": { type: "boolean", default: false },
+    "no-stream": { type: "boolean", default: false },
+    workloads: { type: "string" },
+    targets: { type: "string" },
+    reinit: { type: "boolean", default: false },
+    keep: { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    fsync: { type: "string", default: "interval" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const duration = Number(values.duration ?? (values.quick ? 3 : 10));
+const rounds = Number(values.rounds ?? (values.quick ? 1 : 2));
+if (!(duration >= 1) || !Number.isInteger(rounds) || rounds < 1) throw new Error("--duration must be >= 1 and --rounds a positive integer");
+if (!["interval", "statement"].includes(values.fsync)) throw new Error("--fsync is interval or statement");
+const selectedTargets = values.targets ? values.targets.split(",") : TARGETS;
+for (const target of selectedTargets) if (!TARGETS.includes(target)) throw new Error(`unknown target ${target}`);
+const allWorkloads = workloads(duration);
+const selectedWorkloads = values.workloads ? allWorkloads.filter((workload) => values.workloads.split(",").includes(workload.id)) : allWorkloads;
+
+let tmp;
+let cleaning = false;
+async function cleanup() {
+  if (cleaning) return;
+  cleaning = true;
+  progress("stopping every process the harness started");
+  await stopAll();
+  if (tmp !== undefined && !values.keep) rmSync(tmp, { recursive: true, force: true });
+  else if (tmp !== undefined) progress(`kept ${tmp}`);
+}
+process.on("exit", killAllSync);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+const passed = process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === "--"));
+const commandLine = `pnpm bench${passed.length > 0 ? ` -- ${passed.join(" ")}` : ""}`;
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
+
+async function main() {
+  const startedAt = new Date();
+  // ---- setup ------------------------------------------------------------------------------
+  checkBuilt();
+  const binDir = checkPostgresTools();
+  ensurePoolers();
+  const facts = serverFacts(5432);
+  progress(`setup: PostgreSQL ${facts.version} on 127.0.0.1:5432 (max_connections ${facts.maxConnections}, ${facts.used} in use)`);
+  const bench = prepareBenchDatabase(5432, { reinit: values.reinit });
+  tmp = mkdtempSync(join(tmpdir(), "airlock-bench-"));
+  chmodSync(tmp, 0o755);
+  progress(`setup: temp dir ${tmp}`);
+  const pgUser = postgresUser();
+
+  // Direct PostgreSQL and Airlock hold one backend per client: 200 sessions need room for them,
+  // for pgpool's 200 cached backends (kept after its run), pgbouncer's pool, and the rest.
+  const needsMany = selectedWorkloads.some((workload) => workload.server === "many");
+  let manyPort = 5432;
+  let manyServer = "the machine's PostgreSQL (127.0.0.1:5432)";
+  if (needsMany && facts.maxConnections - facts.reserved - facts.used < 450) {
+    const privatePg = await startPrivatePostgres(join(tmp, "pg-many"), binDir, pgUser);
+    manyPort = privatePg.port;
+    manyServer = `a private PostgreSQL ${facts.version.split(" ")[0]} started by the harness (127.0.0.1:${manyPort}, max_connections 500, otherwise default settings), because 127.0.0.1:5432 has max_connections ${facts.maxConnections}`;
+    progress(`setup: the 200-session workload runs on ${manyServer}`);
+  }
+
+  const pgbouncer = await startPgbouncer(join(tmp, "pgbouncer"), pgUser, { [BENCH_DB]: 5432, ...(needsMany ? { [`${BENCH_DB}_many`]: manyPort } : {}) });
+  progress(`setup: pgbouncer on 127.0.0.1:${pgbouncer.port}`);
+  const pgpool = await startPgpool(join(tmp, "pgpool"), pgUser, 5432, 16);
+  progress(`setup: pgpool-II on 127.0.0.1:${pgpool.port} (num_init_children 16)`);
+  const pgpoolMany = needsMany ? await startPgpool(join(tmp, "pgpool-many"), pgUser, manyPort, 220) : undefined;
+  if (pgpoolMany) progress(`setup: pgpool-II for 200 sessions on 127.0.0.1:${pgpoolMany.port} (num_init_children 220)`);
+
+  const issuer = await createIssuer(join(tmp, "jwks.json"));
+  const tokenFile = join(tmp, "token");
+  const token = await writeToken(issuer, tokenFile);
+  const masking = await probeMasking({ dir: join(tmp, "masking-probe"), jwksFile: join(tmp, "jwks.json") });
+  progress(`setup: masking ${masking.available ? "is available" : `is not available: ${masking.message}`}`);
+  const fsync = values.fsync;
+
+  const backends = { bench: 5432, ...(needsMany ? { bench_many: manyPort } : {}) };
+  if (values.profile) {
+    await runProfile({ tmp, issuer, token, tokenFile, backends, fsync, duration: values.duration === undefined ? 20 : duration, startAirlock, startConnect });
+    return;
+  }
+
+  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available });
+  progress(`setup: Airlock gateway (pid ${airlock.gateway.pid}, recording fsync ${fsync}) and agent (pid ${airlock.agent.pid}); native listeners ${JSON.stringify(airlock.listeners)}`);
+  let connects = {};
+  for (const connection of Object.keys(backends)) {
+    connects[connection] = await startConnect({ dir: tmp, grpc: airlock.grpc, connection, tokenFile });
+    progress(`setup: airlock connect ${connection} on 127.0.0.1:${connects[connection].port} (pid ${connects[connection].handle.pid})`);
+  }
+
+  const endpoint = (target, server) => {
+    const many = server === "many";
+    switch (target) {
+      case "direct":
+        return { port: many ? manyPort : 5432, user: "postgres", database: BENCH_DB };
+      case "pgbouncer":
+        return { port: pgbouncer.port, user: "postgres", database: many ? `${BENCH_DB}_many` : BENCH_DB };
+      case "pgpool":
+        return { port: many ? pgpoolMany.port : pgpool.port, user: "postgres", database: BENCH_DB };
+      case "airlock-native":
+        return { port: airlock.listeners[many ? "bench_many" : "bench"], user: "bench", database: BENCH_DB, password: token };
+      case "airlock-connect":
+        return { port: connects[many ? "bench_many" : "bench"].port, user: "bench", database: BENCH_DB };
+    }
+  };
+  const airlockPids = (target, server) => ({
+    gateway: airlock.gateway.pid,
+    agent: airlock.agent.pid,
+    ...(target === "airlock-connect" ? { connect: connects[server === "many" ? "bench_many" : "bench"].handle.pid } : {}),
+  });
+
+  // ---- warm-up: a short unrecorded pgbench -S on every target (JIT, caches, pools) ----------
+  progress("warm-up: 2 s of pgbench -S on every target (not recorded)");
+  const warmup = { id: "warm-up", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: 2 } };
+  for (const target of selectedTargets) await measure({ workload: warmup, target, endpoint: endpoint(target, "main"), airlockPids, tmp, tag: `warm-up-${target}` });
+
+  // ---- rounds ----------------------------------------------------------------------------
+  const raw = {};
+  for (const workload of selectedWorkloads) raw[workload.id] = Object.fromEntries(selectedTargets.map((target) => [target, []]));
+  const perRun = selectedWorkloads.reduce((sum, workload) => sum + (workload.kind === "pgbench" ? workload.pgbench.duration + 1 : workload.kind === "sessions" ? workload.duration + 3 : 3), 0) * selectedTargets.length;
+  progress(`running ${rounds} round(s) of ${selectedWorkloads.length} workloads x ${selectedTargets.length} targets (about ${Math.round((perRun * rounds) / 60)} min)`);
+  for (let round = 0; round < rounds; round++) {
+    for (const workload of selectedWorkloads) {
+      const order = selectedTargets.map((_, index) => selectedTargets[(index + round) % selectedTargets.length]);
+      for (const target of order) {
+        const result = await measure({ workload, target, endpoint: endpoint(target, workload.server), airlockPids, tmp, tag: `${round}-${workload.id}-${target}` });
+        result.round = round + 1;
+        raw[workload.id][target].push(result);
+        progress(`round ${round + 1}/${rounds} ${workload.id.padEnd(15)} ${target.padEnd(15)} ${summary(workload, result)}`);
+      }
+    }
+  }
+
+  // ---- gateway and agent memory while streaming 1 GB ---------------------------------------
+  let stream;
+  if (!values["no-stream"] && selectedTargets.includes("airlock-native")) {
+    progress("streaming a 1 GB result through the native listener (gateway and agent memory)");
+    const pids = { gateway: airlock.gateway.pid, agent: airlock.agent.pid };
+    const baseline = { gateway: rssBytes(pids.gateway), agent: rssBytes(pids.agent) };
+    const sampler = sampleRss(pids, 100);
+    const read = await bulkRead(endpoint("airlock-native", "main"), "select g, repeat('x', 1000) as filler from generate_series(1, 1000000) g");
+    const peaks = sampler.stop();
+    stream = { ...read, baselineRssBytes: baseline, peakRssBytes: { gateway: peaks.gateway.peak, agent: peaks.agent.peak } };
+    progress(`  ${(read.bytes / 1e9).toFixed(2)} GB in ${read.seconds?.toFixed(1)} s; RSS gateway ${mb(baseline.gateway)} -> peak ${mb(peaks.gateway.peak)} MB, agent ${mb(baseline.agent)} -> peak ${mb(peaks.agent.peak)} MB`);
+  }
+
+  // ---- one run with recording fsync: statement ---------------------------------------------
+  let statementFsync;
+  const simple = selectedWorkloads.find((workload) => workload.id === "select-simple");
+  if (!values["no-statement-fsync"] && fsync === "interval" && simple) {
+    progress("restarting Airlock with recording.fsync: statement for one more pgbench -S simple run per Airlock target");
+    for (const connect of Object.values(connects)) await connect.handle.stop();
+    await airlock.stop();
+    airlock = await startAirlock({ dir: join(tmp, "airlock-statement"), jwksFile: join(tmp, "jwks.json"), backends: { bench: 5432 }, fsync: "statement", masking: masking.available });
+    connects = { bench: await startConnect({ dir: tmp, grpc: airlock.grpc, connection: "bench", tokenFile }) };
+    statementFsync = {};
+    for (const target of ["airlock-native", "airlock-connect"].filter((name) => selectedTargets.includes(name))) {
+      const result = await measure({ workload: simple, target, endpoint: endpoint(target, "main"), airlockPids, tmp, tag: `statement-fsync-${target}` });
+      statementFsync[target] = result;
+      progress(`fsync statement  ${simple.id.padEnd(15)} ${target.padEnd(15)} ${summary(simple, result)}`);
+    }
+  }
+
+  // ---- report ------------------------------------------------------------------------------
+  const finishedAt = new Date();
+  const machine = machineInfo(facts.version);
+  machine.loadAverageAtEnd = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  const report = aggregate({
+    raw,
+    workloads: selectedWorkloads,
+    targets: selectedTargets,
+    meta: {
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      command: commandLine,
+      duration,
+      rounds,
+      fsync,
+      machine,
+      gitCommit: gitCommit(),
+      settings: {
+        postgres: `127.0.0.1:5432, database ${BENCH_DB} (pgbench scale 10; ${bench.bulkTableSize} bench_people)`,
+        manyServer,
+        pgbouncer: pgbouncer.settings,
+        pgpool: pgpool.settings,
+        pgpoolMany: pgpoolMany?.settings,
+        airlock: `gateway + agent as processes (node packages/cli/bin/airlock.js), local ES256 issuer, policy bench-read (read and export allowed), recording on (fsync ${fsync}, interval 10ms, sample_rows 20), SQLite store, log level info to a file; agent logs in to PostgreSQL as postgres (trust)`,
+        client: "pgbench from PostgreSQL's packages; bulk reads with bench/lib/bulk-client.mjs (counts DataRow/CopyData messages without decoding them)",
+      },
+    },
+    masking,
+    stream,
+    statementFsync,
+  });
+  const markdown = renderMarkdown(report);
+  process.stdout.write(`\n${markdown}\n`);
+  const resultsDir = join(ROOT, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const jsonFile = join(resultsDir, `${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+  progress(`results: ${jsonFile}`);
+  if (values["write-docs"]) {
+    const docs = resolve(ROOT, "docs", "benchmarks.md");
+    writeDocs(docs, report, markdown);
+    progress(`docs: rewrote ${docs}`);
+  }
+}
+
+function summary(workload, result) {
+  if (!result.ok) return `FAILED: ${result.error}`;
+  const cpu = result.cpuPer ? Object.entries(result.cpuPer).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(" ") : "";
+  if (workload.kind === "bulk") return `${Math.round(result.rowsPerSecond).toLocaleString("en-US")} rows/s, ${result.mbPerSecond.toFixed(1)} MB/s${cpu ? `; CPU s/1M rows: ${cpu}` : ""}`;
+  return `${result.tps.toFixed(0)} ${workload.unit}, p50 ${result.p50Ms?.toFixed(2)} ms, p99 ${result.p99Ms?.toFixed(2)} ms${result.failed ? `, ${result.failed} failed` : ""}${cpu ? `; CPU s/1k: ${cpu}` : ""}`;
+}
+
+function mb(bytes) {
+  return (bytes / 2 ** 20).toFixed(0);
+}
+
+function gitCommit() {
+  try {
+    const commit = execSync("git rev-parse --short HEAD", { cwd: ROOT, encoding: "utf8" }).trim();
+    const changed = execSync("git status --porcelain -- packages", { cwd: ROOT, encoding: "utf8" }).trim() !== "";
+    // What ran is dist/: say whether it was built after the last change to the sources.
+    const newest = (pattern) => Number(execSync(`find packages/*/${pattern} -type f -printf '%T@\\n' 2>/dev/null | sort -n | tail -1`, { cwd: ROOT, encoding: "utf8", shell: "/bin/bash" }).trim() || 0);
+    const dist = newest("dist");
+    const src = newest("src");
+    const built = new Date(dist * 1000).toISOString();
+    if (!changed) return `${commit} (dist/ built ${built})`;
+    return `${commit} with uncommitted changes in packages/; the run used dist/ built ${built}${src > dist ? ", older than the newest source change (so: the committed code, if nothing was built since the commit)" : ""}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+void AIRLOCK_TARGETS;

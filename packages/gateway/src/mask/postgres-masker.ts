@@ -1,0 +1,383 @@
+import { backend, frontend, pg, type PgField, type PgMessage } from "@airlock/wire";
+import type { MaskCatalog, SensitiveColumn } from "./catalog.js";
+import { analyzeExposure, type StatementExposure } from "./lineage/index.js";
+import { maskPgValue, type Detectors } from "./values.js";
+
+/** How one output column is masked. */
+interface ColumnMask {
+  readonly style: SensitiveColumn["style"];
+  readonly keep?: number;
+  /** schema.table.column, or `(expression)` when lineage put it there. */
+  readonly label: string;
+}
+
+/** What the database is expected to answer next, in order. */
+type Expected =
+  | { readonly kind: "statement"; readonly exposure: StatementExposure }
+  | { readonly kind: "parse" | "bind" | "close" | "sync" }
+  | { readonly kind: "describe_statement"; readonly name: string }
+  | { readonly kind: "describe_portal"; readonly portal: string }
+  | { readonly kind: "execute"; readonly portal: string };
+
+/** Counters the session turns into metrics. */
+export interface MaskEvents {
+  masked(label: string): void;
+  detected(detector: string): void;
+  uncertain(): void;
+}
+
+/** Options of {@link PostgresMasker}. */
+export interface PostgresMaskerOptions {
+  readonly catalog: MaskCatalog;
+  readonly detectors: Detectors | undefined;
+  readonly key: Buffer | undefined;
+  readonly events: MaskEvents;
+  /** Exposure of SQL text (cached by the caller). */
+  readonly exposureOf: (sql: string) => readonly StatementExposure[] | undefined;
+}
+
+const UNCERTAIN: StatementExposure = { exposure: "uncertain", outputs: [], inference: [], copiesSensitive: false, reasons: ["not analysed"] };
+const NONE: StatementExposure = { exposure: "none", outputs: [], inference: [], copiesSensitive: false, reasons: [] };
+/** Types whose text is scanned by the content detectors. */
+const TEXT_TYPES = new Set([25, 1043, 1042, 19, 114, 3802, 142, 705, 0]);
+const WITHHELD = "the statement reads masked columns: the database's message is withheld";
+
+/**
+ * Masks a PostgreSQL session's results as they stream, one message at a time, in constant memory.
+ * It follows the protocol on both sides to know which statement each result belongs to: a simple
+ * Query's statements in order, and the extended protocol's statements, portals, Describe and
+ * Execute, skipping to Sync after an error as the server does. An output column is masked when it
+ * is a declared sensitive column (RowDescription's table OID and column number, checked against
+ * the catalog for every row description, whatever lineage says), or an expression lineage says is
+ * derived from one, or any expression of a statement whose lineage is uncertain (fail closed).
+ * Every text value is also scanned by the content detectors; errors and notices of statements that
+ * read masked columns are withheld.
+ */
+export class PostgresMasker {
+  #options: PostgresMaskerOptions;
+  readonly #expected: Expected[] = [];
+  readonly #statements = new Map<string, { exposure: StatementExposure; fields?: PgField[] }>();
+  readonly #portals = new Map<string, { exposure: StatementExposure; statement: string; fields?: PgField[]; plan?: (ColumnMask | undefined)[]; resultFormats: readonly number[] }>();
+  /** Masks of the result being streamed (simple Query), by column. */
+  #plan: (ColumnMask | undefined)[] | undefined;
+  #fields: PgField[] | undefined;
+  #copyMasked = false;
+  #copyBinary = false;
+
+  constructor(options: PostgresMaskerOptions) {
+    this.#options = options;
+  }
+
+  /** Uses a fresher catalog from the next result on (after a schema change). */
+  setCatalog(catalog: MaskCatalog): void {
+    this.#options = { ...this.#options, catalog };
+  }
+
+  /** Follows what the client sends (after the policy gate: what the database will answer). */
+  onFrontend(message: PgMessage | Buffer): void {
+    const bytes = Buffer.isBuffer(message) ? message : message.bytes;
+    switch (bytes[0]) {
+      case frontend.Query: {
+        const statements = this.#options.exposureOf(pg.decodeQuery(bytes));
+        if (statements === undefined) this.#expected.push({ kind: "statement", exposure: UNCERTAIN });
+        else if (statements.length === 0) this.#expected.push({ kind: "statement", exposure: NONE });
+        else for (const exposure of statements) this.#expected.push({ kind: "statement", exposure });
+        this.#expected.push({ kind: "sync" });
+        return;
+      }
+      case frontend.Parse: {
+        const parse = pg.decodeParse(bytes);
+        const statements = this.#options.exposureOf(parse.query);
+        this.#statements.set(parse.name, { exposure: statements?.[0] ?? (statements === undefined ? UNCERTAIN : NONE) });
+        this.#expected.push({ kind: "parse" });
+        return;
+      }
+      case frontend.Bind: {
+        const bind = pg.decodeBind(bytes);
+        const statement = this.#statements.get(bind.statement);
+        this.#portals.set(bind.portal, {
+          exposure: statement?.exposure ?? UNCERTAIN,
+          statement: bind.statement,
+          ...(statement?.fields === undefined ? {} : { fields: statement.fields.map((field, index) => ({ ...field, format: formatOf(bind.resultFormats, index) })) }),
+          resultFormats: bind.resultFormats,
+        });
+        this.#expected.push({ kind: "bind" });
+        return;
+      }
+      case frontend.Describe: {
+        const target = pg.decodeTarget(bytes);
+        this.#expected.push(target.target === "S" ? { kind: "describe_statement", name: target.name } : { kind: "describe_portal", portal: target.name });
+        return;
+      }
+      case frontend.Execute:
+        this.#expected.push({ kind: "execute", portal: pg.decodeExecute(bytes).portal });
+        return;
+      case frontend.Close:
+        this.#expected.push({ kind: "close" });
+        return;
+      case frontend.Sync:
+        this.#expected.push({ kind: "sync" });
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Rewrites one message from the database; undefined drops it. */
+  onBackend(message: Buffer): Buffer | undefined {
+    switch (message[0]) {
+      case backend.ParseComplete:
+      case backend.BindComplete:
+      case backend.CloseComplete:
+        this.#expected.shift();
+        return message;
+      case backend.NoData:
+        this.#expected.shift();
+        return message;
+      case backend.RowDescription:
+        return this.#rowDescription(message);
+      case backend.DataRow:
+        return this.#dataRow(message);
+      case backend.CopyOutResponse:
+      case backend.CopyBothResponse: {
+        const exposure = this.#current()?.exposure ?? UNCERTAIN;
+        this.#copyMasked = exposure.exposure !== "none";
+        this.#copyBinary = message[5] === 1;
+        return message;
+      }
+      case backend.CopyData:
+        return this.#copyData(message);
+      case backend.CommandComplete:
+      case backend.EmptyQueryResponse:
+      case backend.PortalSuspended: {
+        const binaryLeak = this.#copyBinary && this.#copyMasked;
+        this.#endResult();
+        this.#expected.shift();
+        if (binaryLeak) return pg.encodeErrorResponse("42501", "binary COPY of masked columns is not allowed: use the text format");
+        return message;
+      }
+      case backend.ErrorResponse: {
+        const exposure = this.#current()?.exposure;
+        this.#endResult();
+        // The server skips to the next Sync (or the end of the Query string).
+        while (this.#expected.length > 0 && this.#expected[0]?.kind !== "sync") this.#expected.shift();
+        return this.#scrub(backend.ErrorResponse, message, exposure);
+      }
+      case backend.NoticeResponse:
+        return this.#scrub(backend.NoticeResponse, message, this.#current()?.exposure);
+      case backend.NotificationResponse:
+        return this.#notification(message);
+      case backend.ReadyForQuery:
+        this.#endResult();
+        while (this.#expected.length > 0) {
+          if (this.#expected.shift()?.kind === "sync") break;
+        }
+        return message;
+      default:
+        return message;
+    }
+  }
+
+  /** The statement or execution whose result is streaming now. */
+  #current(): { exposure: StatementExposure; fields?: PgField[] } | undefined {
+    const head = this.#expected[0];
+    if (head?.kind === "statement") return { exposure: head.exposure };
+    if (head?.kind === "execute") return this.#portals.get(head.portal) ?? { exposure: UNCERTAIN };
+    return undefined;
+  }
+
+  #rowDescription(message: Buffer): Buffer {
+    const fields = pg.decodeRowDescription(message);
+    const head = this.#expected[0];
+    if (head?.kind === "describe_statement") {
+      const statement = this.#statements.get(head.name);
+      if (statement !== undefined) statement.fields = fields;
+      this.#expected.shift();
+      return message;
+    }
+    if (head?.kind === "describe_portal") {
+      const portal = this.#portals.get(head.portal);
+      if (portal !== undefined) {
+        portal.fields = fields;
+        delete portal.plan;
+      }
+      this.#expected.shift();
+      return message;
+    }
+    this.#fields = fields;
+    this.#plan = this.#planFor(fields, this.#current()?.exposure ?? UNCERTAIN);
+    return message;
+  }
+
+  #planFor(fields: readonly PgField[], exposure: StatementExposure): (ColumnMask | undefined)[] {
+    const { catalog, events } = this.#options;
+    const precise = exposure.exposure === "columns" && !exposure.outputs.some((output) => output.star) && exposure.outputs.length === fields.length;
+    return fields.map((field, index) => {
+      if (field.tableOid !== 0) {
+        const relation = catalog.byOid.get(field.tableOid);
+        if (relation === undefined) {
+          if (!catalog.anySensitive) return undefined;
+          events.uncertain();
+          return { style: "redact", label: "(unknown relation)" };
+        }
+        if (field.column <= 0) {
+          // Column number 0 is a whole-row reference (`SELECT c FROM customers c`): it carries every column.
+          return relation.sensitive.size > 0 ? { style: "redact", label: `${relation.schema}.${relation.name}.*` } : undefined;
+        }
+        const column = relation.columns[field.column - 1];
+        if (column === undefined || !relation.sensitive.has(column)) return undefined;
+        const declared = relation.styles.get(column);
+        return { style: declared?.style ?? "redact", ...(declared?.keep === undefined ? {} : { keep: declared.keep }), label: `${relation.schema}.${relation.name}.${column}` };
+      }
+      if (exposure.exposure === "none") return undefined;
+      if (precise) return exposure.outputs[index]?.sensitive === true ? { style: "redact", label: "(expression)" } : undefined;
+      events.uncertain();
+      return { style: "redact", label: "(uncertain)" };
+    });
+  }
+
+  #dataRow(message: Buffer): Buffer {
+    let plan = this.#plan;
+    let fields = this.#fields;
+    const head = this.#expected[0];
+    if (head?.kind === "execute") {
+      const portal = this.#portals.get(head.portal);
+      // The statement may have been described after the Bind was sent.
+      const described = portal === undefined ? undefined : this.#statements.get(portal.statement)?.fields;
+      if (portal !== undefined && portal.fields === undefined && described !== undefined) {
+        portal.fields = described.map((field, index) => ({ ...field, format: formatOf(portal.resultFormats, index) }));
+      }
+      if (portal?.fields !== undefined) {
+        fields = portal.fields;
+        portal.plan ??= this.#planFor(portal.fields, portal.exposure);
+        plan = portal.plan;
+      } else {
+        // No Describe told us the columns: a statement that may expose anything gets NULLs, valid in any type and format.
+        const exposure = portal?.exposure ?? UNCERTAIN;
+        if (exposure.exposure === "none" && !this.#options.catalog.anySensitive) return message;
+        if (exposure.exposure !== "none") return this.#nullRow(message);
+        fields = undefined;
+        plan = undefined;
+      }
+    } else if (plan === undefined && this.#options.catalog.anySensitive) {
+      return this.#nullRow(message);
+    }
+    const values = pg.decodeDataRow(message);
+    let changed = false;
+    const out = values.map((value, index) => {
+      const mask = plan?.[index];
+      const field = fields?.[index];
+      if (mask !== undefined) {
+        changed = true;
+        this.#options.events.masked(mask.label);
+        try {
+          return maskPgValue(value, { typeOid: field?.typeOid ?? 25, typeModifier: field?.typeModifier ?? -1, format: field?.format === 1 ? 1 : 0, style: mask.style, ...(mask.keep === undefined ? {} : { keep: mask.keep }), ...(this.#options.key === undefined ? {} : { key: this.#options.key }) });
+        } catch {
+          return null;
+        }
+      }
+      if (value === null || this.#options.detectors === undefined || !TEXT_TYPES.has(field?.typeOid ?? 0) || field?.format === 1) return value;
+      const scanned = this.#detect(value.toString("utf8"));
+      if (scanned === undefined) return value;
+      changed = true;
+      return Buffer.from(scanned, "utf8");
+    });
+    return changed ? encodeDataRow(out) : message;
+  }
+
+  #nullRow(message: Buffer): Buffer {
+    const count = message.readInt16BE(5);
+    this.#options.events.uncertain();
+    return encodeDataRow(new Array<null>(count).fill(null));
+  }
+
+  #copyData(message: Buffer): Buffer | undefined {
+    if (this.#copyBinary) return this.#copyMasked ? undefined : message;
+    const line = message.toString("utf8", 5);
+    if (this.#copyMasked) {
+      const masked = line.replace(/\n$/, "").split("\t").map((field) => (field === "\\N" ? field : "[masked]")).join("\t");
+      this.#options.events.masked("(copy)");
+      return pg.encodeMessage(backend.CopyData, Buffer.from(`${masked}\n`, "utf8"));
+    }
+    const scanned = this.#detect(line);
+    return scanned === undefined ? message : pg.encodeMessage(backend.CopyData, Buffer.from(scanned, "utf8"));
+  }
+
+  #notification(message: Buffer): Buffer {
+    if (this.#options.detectors === undefined) return message;
+    const processId = message.readInt32BE(5);
+    const channelEnd = message.indexOf(0, 9);
+    const channel = message.toString("utf8", 9, channelEnd);
+    const payload = message.toString("utf8", channelEnd + 1, message.indexOf(0, channelEnd + 1));
+    const scanned = this.#detect(payload);
+    if (scanned === undefined) return message;
+    const id = Buffer.alloc(4);
+    id.writeInt32BE(processId);
+    return pg.encodeMessage(backend.NotificationResponse, id, Buffer.from(`${channel}\0${scanned}\0`, "utf8"));
+  }
+
+  #scrub(code: typeof backend.ErrorResponse | typeof backend.NoticeResponse, message: Buffer, exposure: StatementExposure | undefined): Buffer {
+    const fields = pg.decodeErrorFields(message);
+    const touched = exposure !== undefined && exposure.exposure !== "none";
+    let changed = false;
+    const out: Record<string, string> = {};
+    for (const [key, value] of Object.entries(fields)) {
+      if (touched && "DHWqp".includes(key)) {
+        changed = true;
+        continue;
+      }
+      if (touched && key === "M") {
+        out.M = WITHHELD;
+        changed = true;
+        continue;
+      }
+      const scanned = "SVC".includes(key) ? undefined : this.#detect(value);
+      if (scanned !== undefined) changed = true;
+      out[key] = scanned ?? value;
+    }
+    return changed ? pg.encodeErrorFields(code, out) : message;
+  }
+
+  /** The text with every detector hit replaced; undefined when nothing was found. */
+  #detect(text: string): string | undefined {
+    const detectors = this.#options.detectors;
+    if (detectors === undefined) return undefined;
+    const result = detectors.redact(text, (hit) => `[masked:${hit.detector}]`);
+    if (result.hits.length === 0) return undefined;
+    for (const hit of result.hits) this.#options.events.detected(hit.detector);
+    return result.text;
+  }
+
+  #endResult(): void {
+    this.#plan = undefined;
+    this.#fields = undefined;
+    this.#copyMasked = false;
+    this.#copyBinary = false;
+  }
+}
+
+function formatOf(formats: readonly number[], index: number): number {
+  if (formats.length === 0) return 0;
+  return formats.length === 1 ? (formats[0] ?? 0) : (formats[index] ?? 0);
+}
+
+/** Encodes a DataRow from its values. */
+function encodeDataRow(values: readonly (Buffer | null)[]): Buffer {
+  let length = 4 + 2;
+  for (const value of values) length += 4 + (value?.length ?? 0);
+  const out = Buffer.allocUnsafe(length + 1);
+  out[0] = backend.DataRow;
+  out.writeInt32BE(length, 1);
+  out.writeInt16BE(values.length, 5);
+  let offset = 7;
+  for (const value of values) {
+    if (value === null) {
+      out.writeInt32BE(-1, offset);
+      offset += 4;
+    } else {
+      out.writeInt32BE(value.length, offset);
+      offset += 4 + value.copy(out, offset + 4);
+    }
+  }
+  return out;
+}
