@@ -102,7 +102,7 @@ describe("parseGatewayConfig", () => {
         listen: "127.0.0.1:15432",
         insecure_plaintext: false,
         safe_functions: [],
-        masking: { columns: [{ column: "public.customers.email", style: "redact" }], detectors: ["card_number", "email", "ssn"] },
+        masking: { columns: [{ column: "public.customers.email", style: "redact" }], detectors: ["card_number", "email", "ssn"], inference: "deny" },
       },
     ]);
     expect(config.limits).toEqual({ max_message_bytes: 64 << 20, agent_timeout: 15_000 });

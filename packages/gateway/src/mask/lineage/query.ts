@@ -233,6 +233,8 @@ function windowLineage(window: WindowDef, env: Env, run: Run): Lineage {
   const builder = createBuilder();
   expression(window.partitionClause, env, run, "predicate", builder);
   expression(window.orderClause, env, run, "predicate", builder);
+  expression(window.startOffset, env, run, "predicate", builder);
+  expression(window.endOffset, env, run, "predicate", builder);
   for (const name of [window.refname, window.name]) {
     const named = name === undefined ? undefined : env.windows?.get(name);
     if (named !== undefined) addTo(builder, named);
@@ -713,9 +715,14 @@ function fromItem(node: unknown, level: Level, outer: Level | undefined, ctes: C
       result = opaqueItem(range.alias?.aliasname ?? first, built(builder));
       break;
     }
-    case "RangeTableSample":
-      result = fromItem((body as RangeTableSample).relation, level, outer, ctes, run);
+    case "RangeTableSample": {
+      // The sampling percentage and seed decide which rows come back: predicates.
+      const sample = body as RangeTableSample;
+      result = fromItem(sample.relation, level, outer, ctes, run);
+      clause(sample.args, { level: outer, ctes }, run, "where");
+      clause(sample.repeatable, { level: outer, ctes }, run, "where");
       break;
+    }
     case "RangeTableFunc":
     case "JsonTable": {
       const alias = body["alias"] as { aliasname?: string } | undefined;
