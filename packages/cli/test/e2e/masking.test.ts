@@ -1,5 +1,9 @@
 import { backend, createPgFramer, pg as wire } from "@airlock/wire";
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import postgres from "postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_ROLE } from "../support/global-setup.js";
@@ -184,5 +188,71 @@ describe("masking through the gateway", () => {
     await client.end();
     expect(rows[0]).toMatchObject({ email: canaries[0], n: canaries[2]?.toLowerCase() });
     expect(String(rows[1]?.j)).toContain(canaries[3]);
+  });
+});
+
+describe("mask styles and detectors through the gateway", () => {
+  let styled: Harness;
+  beforeAll(async () => {
+    const owner = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database });
+    await owner.connect();
+    await owner.query(`set role ${E2E_ROLE};
+      create table people (id int primary key, email text, card text, phone text, age int, born date, bio text);
+      insert into people values
+        (1, 'ann@example.com', '4111 1111 1111 1111', '+44 20 7946 0958', 41, '1985-02-03', 'write to ann@example.com or call'),
+        (2, 'bob@example.com', '5500 0000 0000 0004', '+1 415 555 0100', 35, '1990-07-08', 'no contact'),
+        (3, 'ann@example.com', '4111 1111 1111 1111', '+44 20 7946 0958', 41, '1985-02-03', 'card 4111 1111 1111 1111 on file');`);
+    await owner.end();
+    const keyFile = join(tmpdir(), `airlock-mask-key-${randomBytes(4).toString("hex")}`);
+    writeFileSync(keyFile, randomBytes(32));
+    styled = await startHarness({
+      database,
+      connectionExtra: `    masking:
+      columns:
+        - { column: public.people.email, style: pseudonym }
+        - { column: public.people.card, style: partial, keep: 4 }
+        - { column: public.people.phone, style: "null" }
+        - { column: public.people.age, style: redact }
+        - { column: public.people.born, style: redact }
+      detectors: [email, card_number]
+      inference: allow`,
+      extra: `masking: { key_file: ${keyFile} }`,
+      policies: `policies:
+  - { name: masked, groups: [feature-test], connections: [orders], actions: { read: allow } }`,
+    });
+  });
+  afterAll(async () => {
+    await styled?.close();
+  });
+
+  it("applies each style with values valid for the column's type, and the detectors to other text", async () => {
+    const client = new pg.Client({ ...styled.native, user: "ci", database: "orders", password: await styled.token() });
+    await client.connect();
+    const rows = (await client.query("select id, email, card, phone, age, born, bio from people order by id")).rows;
+    expect(rows[0]?.email).toMatch(/^psd_/);
+    expect(rows[2]?.email).toBe(rows[0]?.email);
+    expect(rows[1]?.email).not.toBe(rows[0]?.email);
+    expect(rows[0]?.card).toBe("**** **** **** 1111");
+    expect(rows[0]?.phone).toBeNull();
+    expect(rows[0]?.age).toBe(0);
+    expect(rows[0]?.born).toBeInstanceOf(Date);
+    expect(rows[0]?.bio).toBe("write to [masked:email] or call");
+    expect(rows[2]?.bio).toBe("card [masked:card_number] on file");
+    // Pseudonyms keep joins and GROUP BY working for a reader who never sees the values.
+    const grouped = (await client.query("select email, count(*)::int as n from people group by email order by n desc")).rows;
+    expect(grouped).toEqual([{ email: rows[0]?.email, n: 2 }, { email: rows[1]?.email, n: 1 }]);
+    // Binary results stay valid for their types (node-postgres asks for text; postgres.js takes binary for some).
+    const sql = postgres({ ...styled.native, user: "ci", database: "orders", password: await styled.token(), max: 1, ssl: false });
+    const [typed] = await sql`select age, born, email from people where id = ${1}`;
+    expect(typed).toMatchObject({ age: 0, email: rows[0]?.email });
+    await sql.end();
+    // The recording holds what the client saw, never the value.
+    await client.end();
+    for (let i = 0; i < 100 && (await styled.gateway.store.listSessions({ limit: 5 })).some((session) => session.endedAt === undefined); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const recordings = readdirSync(join(styled.dir, "recordings"), { recursive: true }).map(String).filter((name) => name.endsWith(".jsonl"));
+    const all = recordings.map((name) => readFileSync(join(styled.dir, "recordings", name), "utf8")).join("\n");
+    expect(all).toContain("psd_");
+    expect(all).not.toContain("ann@example.com");
+    expect(all).not.toContain("4111 1111 1111 1111");
   });
 });

@@ -32,10 +32,23 @@ identity:
   issuers: [ { name: ci, issuer: "${issuer.url}", audience: airlock, jwks_file: ./jwks.json } ]
   group_rules: [ { group: ci, issuer: ci, claims: { repository: acme/api } } ]
 agents: [ { name: vpc-a, key_sha256: ${createHash("sha256").update(agentKey).digest("hex")} } ]
-connections: [ { name: orders, protocol: postgres, agent: vpc-a, listen: 127.0.0.1:0 } ]
+connections:
+  - name: orders
+    protocol: postgres
+    agent: vpc-a
+    listen: 127.0.0.1:0
+    masking: { columns: [ { column: public.bulk_people.email, style: redact }, { column: public.bulk_people.card, style: partial, keep: 4 } ] }
 policies: [ { name: ci, groups: [ci], connections: [orders], actions: { read: allow } } ]
 `,
   );
+  // A million rows of five columns, two of them sensitive, for the masked read.
+  const owner = new pgClient.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: E2E_DATABASE });
+  await owner.connect();
+  await owner.query(`set role ${E2E_ROLE};
+    create table if not exists bulk_people (id int primary key, name text, email text, card text, city text);
+    insert into bulk_people select g, 'name ' || g, 'person' || g || '@example.com', '4111 1111 1111 ' || lpad((g % 10000)::text, 4, '0'), 'city ' || (g % 100)
+      from generate_series(1, 1000000) g where not exists (select 1 from bulk_people)`);
+  await owner.end();
   gateway = startAirlock(["gateway", "--config", join(dir, "gateway.yaml")], {});
   const listening = await gateway.waitForLog("gateway listening");
   port = Number(String((listening.listeners as Record<string, string>).orders).split(":").pop());
@@ -139,6 +152,51 @@ describe("a client that reads slowly", () => {
     const growth = { gateway: (gateway.rss() - baseline.gateway) / 2 ** 20, agent: (agent.rss() - baseline.agent) / 2 ** 20 };
     socket.destroy();
     expect(waits).toBe(10);
+    expect(growth.gateway).toBeLessThan(100);
+    expect(growth.agent).toBeLessThan(100);
+  });
+
+  it("masks a read of 1,000,000 rows as it streams, with flat memory", async () => {
+    const socket = await openRaw(port);
+    const framer = createPgFramer({ maxMessageBytes: 1 << 20 });
+    let readies = 0;
+    let rows = 0;
+    let first: (Buffer | null)[] | undefined;
+    let peak = { gateway: 0, agent: 0 };
+    let baseline = { gateway: 0, agent: 0 };
+    let warm: () => void = () => undefined;
+    const warmed = new Promise<void>((resolve) => (warm = resolve));
+    const finished = new Promise<void>((resolve, reject) => {
+      socket.on("data", (chunk: Buffer) => {
+        for (const message of framer.push(chunk)) {
+          if (message.code === backend.ReadyForQuery && ++readies === 2) warm();
+          if (readies < 2) continue;
+          if (message.code === backend.DataRow) {
+            rows++;
+            first ??= pg.decodeDataRow(message.bytes).map((value) => (value === null ? null : Buffer.from(value)));
+          } else if (message.code === backend.ErrorResponse) reject(new Error(pg.decodeErrorFields(message.bytes).M));
+          else if (message.code === backend.ReadyForQuery && readies === 3) resolve();
+        }
+      });
+    });
+    socket.write(Buffer.concat([startupMessage(), pg.encodePasswordMessage(await issuer.mint({ repository: "acme/api" })), pg.encodeQuery("select 1 from bulk_people limit 1")]));
+    await warmed;
+    baseline = { gateway: gateway.rss(), agent: agent.rss() };
+    peak = { ...baseline };
+    const sampler = setInterval(() => {
+      peak.gateway = Math.max(peak.gateway, gateway.rss());
+      peak.agent = Math.max(peak.agent, agent.rss());
+    }, 50);
+    const started = performance.now();
+    socket.write(pg.encodeQuery("select id, name, email, card, city from bulk_people"));
+    await finished;
+    const seconds = (performance.now() - started) / 1000;
+    clearInterval(sampler);
+    socket.destroy();
+    const growth = { gateway: (peak.gateway - baseline.gateway) / 2 ** 20, agent: (peak.agent - baseline.agent) / 2 ** 20 };
+    console.log(`masked read of ${rows} rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds)} rows/s): RSS growth gateway ${growth.gateway.toFixed(1)} MB, agent ${growth.agent.toFixed(1)} MB`);
+    expect(rows).toBe(1_000_000);
+    expect(first?.map((value) => value?.toString())).toEqual([expect.any(String), expect.stringMatching(/^name /), "[masked]", expect.stringMatching(/^\*{4} \*{4} \*{4} \d{4}$/), expect.stringMatching(/^city /)]);
     expect(growth.gateway).toBeLessThan(100);
     expect(growth.agent).toBeLessThan(100);
   });
