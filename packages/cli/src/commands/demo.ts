@@ -81,10 +81,13 @@ connections:
     io.out("");
     io.out("Connect with psql, the token as password, to the native listener:");
     io.out(`  PGPASSWORD="$(cat ${tokenFile})" psql "host=127.0.0.1 port=${port} dbname=orders user=demo-ci sslmode=disable" -c "select * from customers limit 3"`);
+    io.out("  (email and card_number are masked; a DELETE is denied; an INSERT waits for a reviewer)");
     io.out("");
     io.out("or through a local port opened by airlock connect (as a CI job would):");
     io.out(`  npx --no airlock connect orders --gateway ${gateway.grpcAddress} --token-file ${tokenFile} --port 25432`);
     io.out(`  psql "host=127.0.0.1 port=25432 dbname=orders user=demo-ci sslmode=disable"`);
+    io.out("");
+    io.out(`Recorded sessions: npx --no airlock sessions list --config ${resolve(dir, "gateway.yaml")}`);
     io.out("");
     io.out("Ctrl-C stops the demo.");
     await io.untilSignal();
@@ -115,6 +118,12 @@ connections:
     protocol: postgres
     agent: demo-agent
     listen: 127.0.0.1:${values.port}
+    masking:
+      columns:
+        - { column: public.customers.email, style: redact }
+        - { column: public.customers.card_number, style: partial, keep: 4 }
+      detectors: [card_number, email, secret]
+      inference: allow
 policies:
   - name: tests-read
     groups: [feature-test]

@@ -181,6 +181,17 @@ describe("masking through the gateway", () => {
     }
   });
 
+  it("tells a masked identity why a statement was denied, and withholds the database's message about sensitive values", async () => {
+    const client = new pg.Client({ ...harness.native, user: "ci", database: "orders", password: await harness.token() });
+    await client.connect();
+    await expect(client.query("alter table orders add column x int")).rejects.toMatchObject({ code: "42501", message: "statement denied by policy `masked`" });
+    client.on("error", () => undefined);
+    await expect(client.query("insert into audit (note) select email from customers")).rejects.toMatchObject({ code: "42501", message: "statement denied by policy `masking`", detail: "the statement copies sensitive columns past masking" });
+    await expect(client.query("select email::int from customers")).rejects.toMatchObject({ code: "22P02", message: "the statement reads masked columns: the database's message is withheld" });
+    await expect(client.query("select id from customers where email like 'C%'")).rejects.toMatchObject({ code: "42501", message: "statement denied by policy `masking`" });
+    await client.end();
+  });
+
   it("shows the real values to an unmasked group, through the same queries", async () => {
     const client = new pg.Client({ ...harness.native, user: "ci", database: "orders", password: await harness.token({ groups: ["dba"], repository: "other/repo" }) });
     await client.connect();

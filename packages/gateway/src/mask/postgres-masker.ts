@@ -73,12 +73,15 @@ export class PostgresMasker {
     this.#options = { ...this.#options, catalog };
   }
 
-  /** Follows what the client sends (after the policy gate: what the database will answer). */
-  onFrontend(message: PgMessage | Buffer): void {
+  /**
+   * Follows what the client sends (after the policy gate: what the database will answer). A
+   * substitute (a refused statement's stand-in) is answered by the gateway's own error.
+   */
+  onFrontend(message: PgMessage | Buffer, substitute = false): void {
     const bytes = Buffer.isBuffer(message) ? message : message.bytes;
     switch (bytes[0]) {
       case frontend.Query: {
-        const statements = this.#options.exposureOf(pg.decodeQuery(bytes));
+        const statements = substitute ? [] : this.#options.exposureOf(pg.decodeQuery(bytes));
         if (statements === undefined) this.#expected.push({ kind: "statement", exposure: UNCERTAIN });
         else if (statements.length === 0) this.#expected.push({ kind: "statement", exposure: NONE });
         else for (const exposure of statements) this.#expected.push({ kind: "statement", exposure });
@@ -87,7 +90,7 @@ export class PostgresMasker {
       }
       case frontend.Parse: {
         const parse = pg.decodeParse(bytes);
-        const statements = this.#options.exposureOf(parse.query);
+        const statements = substitute ? [] : this.#options.exposureOf(parse.query);
         this.#statements.set(parse.name, { exposure: statements?.[0] ?? (statements === undefined ? UNCERTAIN : NONE) });
         this.#expected.push({ kind: "parse" });
         return;

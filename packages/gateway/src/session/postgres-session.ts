@@ -595,7 +595,7 @@ class PostgresSession {
 
   #flush(call: AgentCall, batch: Buffer[]): void {
     if (batch.length === 0) return;
-    if (this.#masker !== undefined) for (const bytes of batch) this.#masker.onFrontend(bytes);
+    if (this.#masker !== undefined) for (const bytes of batch) this.#masker.onFrontend(bytes, this.#gate?.isSubstitute(bytes) === true);
     const frames = packFrames(batch.map((bytes) => ({ bytes })));
     this.#services.metrics.bytes.inc({ connection: this.#connection, direction: "to_database" }, frames.data.length);
     if (!call.write(create(SessionResponseSchema, { kind: { case: "frames", value: frames } }))) {

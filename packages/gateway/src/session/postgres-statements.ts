@@ -55,6 +55,8 @@ export class PostgresStatementGate {
   /** SQL-level PREPARE name -> its analysis (EXECUTE is judged by what it runs). */
   readonly #prepared = new Map<string, StatementAnalysis>();
   readonly #substitutions = new Map<string, Substitution>();
+  /** The messages the gate made up: their answer is the gateway's own error, nothing to mask. */
+  readonly #substitutes = new WeakSet<Buffer>();
   /** Sync points sent to the database, and ReadyForQuery messages received back. */
   #sent = 0;
   #ready = 0;
@@ -76,6 +78,11 @@ export class PostgresStatementGate {
     }
     if (message.code === frontend.Sync) this.#sent++;
     return { kind: "forward", bytes: message.bytes };
+  }
+
+  /** True for a message the gate put in place of a refused one. */
+  isSubstitute(bytes: Buffer): boolean {
+    return this.#substitutes.has(bytes);
   }
 
   /** True while some refused message's answer is still to come back. */
@@ -158,7 +165,9 @@ export class PostgresStatementGate {
   #substitute(substitute: (token: string) => Buffer, substitution: Omit<Substitution, "epoch">): Buffer {
     const token = `airlock_refused_${randomBytes(8).toString("hex")}`;
     this.#substitutions.set(token, { ...substitution, epoch: this.#sent });
-    return substitute(token);
+    const bytes = substitute(token);
+    this.#substitutes.add(bytes);
+    return bytes;
   }
 }
 
