@@ -229,7 +229,7 @@ describe("mask styles and detectors through the gateway", () => {
       inference: allow`,
       extra: `masking: { key_file: ${keyFile} }`,
       policies: `policies:
-  - { name: masked, groups: [feature-test], connections: [orders], actions: { read: allow } }`,
+  - { name: masked, groups: [feature-test], connections: [orders], actions: { read: allow, write: allow } }`,
     });
   });
   afterAll(async () => {
@@ -257,6 +257,11 @@ describe("mask styles and detectors through the gateway", () => {
     const [typed] = await sql`select age, born, email from people where id = ${1}`;
     expect(typed).toMatchObject({ age: 0, email: rows[0]?.email });
     await sql.end();
+    // NOTIFY payloads are scanned by the detectors too.
+    const notified = new Promise<pg.Notification>((resolve) => client.once("notification", resolve));
+    await client.query("listen people_channel");
+    await client.query("select pg_notify('people_channel', 'reach me at carol@example.com')");
+    expect((await notified).payload).toBe("reach me at [masked:email]");
     // The recording holds what the client saw, never the value.
     await client.end();
     for (let i = 0; i < 100 && (await styled.gateway.store.listSessions({ limit: 5 })).some((session) => session.endedAt === undefined); i++) await new Promise((resolve) => setTimeout(resolve, 20));
