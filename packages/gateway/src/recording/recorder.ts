@@ -87,6 +87,7 @@ class FileRecording implements SessionRecording {
   #syncing: Promise<void> | undefined;
   #dirty = false;
   #closed = false;
+  #lastSync = 0;
 
   constructor(path: string, handle: FileHandle, genesis: string, options: RecorderOptions) {
     this.path = path;
@@ -118,15 +119,20 @@ class FileRecording implements SessionRecording {
     return written;
   }
 
-  /** One fdatasync at a time; calls that arrive while one runs share the next. */
+  /**
+   * Group commit: one fdatasync at a time, started at once when none runs; calls that arrive while
+   * one runs share the next. In interval mode syncs of a file are at least `intervalMs` apart, so
+   * a busy session pays one sync per interval, and each call waits at most that long more.
+   */
   #sync(): Promise<void> {
     if (this.#syncing !== undefined) return this.#syncing.then(() => (this.#dirty ? this.#sync() : undefined));
-    const delay = this.#options.fsync === "interval" ? this.#options.intervalMs : 0;
-    this.#syncing = new Promise<void>((resolve) => setTimeout(resolve, delay))
+    const wait = this.#options.fsync === "interval" ? Math.max(0, this.#lastSync + this.#options.intervalMs - performance.now()) : 0;
+    this.#syncing = (wait === 0 ? Promise.resolve() : new Promise<void>((resolve) => setTimeout(resolve, wait)))
       .then(() => this.#tail)
       .then(async () => {
         this.#dirty = false;
         await this.#handle.datasync();
+        this.#lastSync = performance.now();
       })
       .catch((error: unknown) => {
         this.#failed = true;
