@@ -16,13 +16,13 @@ import { startPgbouncer, startPgpool } from "./lib/poolers.mjs";
 import { aggregate, renderMarkdown, writeDocs } from "./lib/report.mjs";
 import { checkPostgresTools, ensurePoolers, machineInfo } from "./lib/system.mjs";
 import { killAllSync, progress, rssBytes, sampleRss, stopAll } from "./lib/util.mjs";
-import { AIRLOCK_TARGETS, bulkRead, measure, TARGETS, workloads } from "./lib/workloads.mjs";
+import { AIRLOCK_TARGETS, bulkRead, measure, TARGETS, UNMASKED_TARGET, workloads } from "./lib/workloads.mjs";
 import { runProfile } from "./lib/profile.mjs";
 
 const USAGE = `node bench/run.mjs [options]        (pnpm bench -- [options])
 
   --duration S       seconds of each pgbench -S run (default 10); the 200-session and
-                     connection-rate runs take half of it (at least 3 s)
+                     connection-rate runs take 0.4 of it (at least 3 s)
   --quick            --duration 3 --rounds 1
   --rounds N         rounds; each round runs every workload on every target, in an order that
                      rotates from round to round (default 2)
@@ -91,7 +91,9 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 
 const passed = process.argv.slice(2).filter((arg, index) => !(index === 0 && arg === "--"));
-const commandLine = `pnpm bench${passed.length > 0 ? ` -- ${passed.join(" ")}` : ""}`;
+// --keep changes no figure: left out of the command shown in the report.
+const shown = passed.filter((arg) => arg !== "--keep");
+const commandLine = `pnpm bench${shown.length > 0 ? ` -- ${shown.join(" ")}` : ""}`;
 
 try {
   await main();
@@ -104,6 +106,11 @@ try {
 
 async function main() {
   const startedAt = new Date();
+  const loadAtStart = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+  // What runs is packages/*/dist: note the commit and the build now, and check at the end that
+  // nothing rebuilt it during the run.
+  const codeAtStart = gitCommit();
+  const distAtStart = newestDist();
   // ---- setup ------------------------------------------------------------------------------
   checkBuilt();
   const binDir = checkPostgresTools();
@@ -118,7 +125,7 @@ async function main() {
 
   // Direct PostgreSQL and Airlock hold one backend per client: 200 sessions need room for them,
   // for pgpool's 200 cached backends (kept after its run), pgbouncer's pool, and the rest.
-  const needsMany = selectedWorkloads.some((workload) => workload.server === "many");
+  const needsMany = !values.profile && selectedWorkloads.some((workload) => workload.server === "many");
   let manyPort = 5432;
   let manyServer = "the machine's PostgreSQL (127.0.0.1:5432)";
   if (needsMany && facts.maxConnections - facts.reserved - facts.used < 450) {
@@ -128,25 +135,26 @@ async function main() {
     progress(`setup: the 200-session workload runs on ${manyServer}`);
   }
 
-  const pgbouncer = await startPgbouncer(join(tmp, "pgbouncer"), pgUser, { [BENCH_DB]: 5432, ...(needsMany ? { [`${BENCH_DB}_many`]: manyPort } : {}) });
-  progress(`setup: pgbouncer on 127.0.0.1:${pgbouncer.port}`);
-  const pgpool = await startPgpool(join(tmp, "pgpool"), pgUser, 5432, 16);
-  progress(`setup: pgpool-II on 127.0.0.1:${pgpool.port} (num_init_children 16)`);
-  const pgpoolMany = needsMany ? await startPgpool(join(tmp, "pgpool-many"), pgUser, manyPort, 220) : undefined;
-  if (pgpoolMany) progress(`setup: pgpool-II for 200 sessions on 127.0.0.1:${pgpoolMany.port} (num_init_children 220)`);
-
   const issuer = await createIssuer(join(tmp, "jwks.json"));
   const tokenFile = join(tmp, "token");
   const token = await writeToken(issuer, tokenFile);
+  const unmaskedToken = await issuer.mint(4 * 3600, ["bench-unmasked"]);
   const masking = await probeMasking({ dir: join(tmp, "masking-probe"), jwksFile: join(tmp, "jwks.json") });
   progress(`setup: masking ${masking.available ? "is available" : `is not available: ${masking.message}`}`);
   const fsync = values.fsync;
 
   const backends = { bench: 5432, ...(needsMany ? { bench_many: manyPort } : {}) };
   if (values.profile) {
-    await runProfile({ tmp, issuer, token, tokenFile, backends, fsync, duration: values.duration === undefined ? 20 : duration, startAirlock, startConnect });
+    await runProfile({ tmp, issuer, token, tokenFile, backends: { bench: 5432 }, fsync, masking: masking.available, duration: values.duration === undefined ? 20 : duration, startAirlock, startConnect });
     return;
   }
+
+  const pgbouncer = await startPgbouncer(join(tmp, "pgbouncer"), pgUser, { [BENCH_DB]: 5432, ...(needsMany ? { [`${BENCH_DB}_many`]: manyPort } : {}) });
+  progress(`setup: pgbouncer on 127.0.0.1:${pgbouncer.port}`);
+  const pgpool = await startPgpool(join(tmp, "pgpool"), pgUser, 5432, 16);
+  progress(`setup: pgpool-II on 127.0.0.1:${pgpool.port} (num_init_children 16)`);
+  const pgpoolMany = needsMany ? await startPgpool(join(tmp, "pgpool-many"), pgUser, manyPort, 220) : undefined;
+  if (pgpoolMany) progress(`setup: pgpool-II for 200 sessions on 127.0.0.1:${pgpoolMany.port} (num_init_children 220)`);
 
   let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available });
   progress(`setup: Airlock gateway (pid ${airlock.gateway.pid}, recording fsync ${fsync}) and agent (pid ${airlock.agent.pid}); native listeners ${JSON.stringify(airlock.listeners)}`);
@@ -169,6 +177,8 @@ async function main() {
         return { port: airlock.listeners[many ? "bench_many" : "bench"], user: "bench", database: BENCH_DB, password: token };
       case "airlock-connect":
         return { port: connects[many ? "bench_many" : "bench"].port, user: "bench", database: BENCH_DB };
+      case UNMASKED_TARGET:
+        return { port: airlock.listeners[many ? "bench_many" : "bench"], user: "bench", database: BENCH_DB, password: unmaskedToken };
     }
   };
   const airlockPids = (target, server) => ({
@@ -178,18 +188,21 @@ async function main() {
   });
 
   // ---- warm-up: a short unrecorded pgbench -S on every target (JIT, caches, pools) ----------
-  progress("warm-up: 2 s of pgbench -S on every target (not recorded)");
+  progress("warm-up: 2 s of pgbench -S on each Airlock target (not recorded)");
   const warmup = { id: "warm-up", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: 2 } };
-  for (const target of selectedTargets) await measure({ workload: warmup, target, endpoint: endpoint(target, "main"), airlockPids, tmp, tag: `warm-up-${target}` });
+  for (const target of selectedTargets.filter((name) => AIRLOCK_TARGETS.has(name))) await measure({ workload: warmup, target, endpoint: endpoint(target, "main"), airlockPids, tmp, tag: `warm-up-${target}` });
 
   // ---- rounds ----------------------------------------------------------------------------
+  // Extra targets (the unmasked identity) only where masking is on and the native target runs.
+  const targetsOf = (workload) => [...selectedTargets, ...(masking.available && selectedTargets.includes("airlock-native") ? (workload.extraTargets ?? []) : [])];
   const raw = {};
-  for (const workload of selectedWorkloads) raw[workload.id] = Object.fromEntries(selectedTargets.map((target) => [target, []]));
+  for (const workload of selectedWorkloads) raw[workload.id] = Object.fromEntries(targetsOf(workload).map((target) => [target, []]));
   const perRun = selectedWorkloads.reduce((sum, workload) => sum + (workload.kind === "pgbench" ? workload.pgbench.duration + 1 : workload.kind === "sessions" ? workload.duration + 3 : 3), 0) * selectedTargets.length;
-  progress(`running ${rounds} round(s) of ${selectedWorkloads.length} workloads x ${selectedTargets.length} targets (about ${Math.round((perRun * rounds) / 60)} min)`);
+  progress(`running ${rounds} round(s) of ${selectedWorkloads.length} workloads x ${selectedTargets.length} targets (about ${perRun * rounds < 120 ? `${perRun * rounds} s` : `${Math.round((perRun * rounds) / 60)} min`})`);
   for (let round = 0; round < rounds; round++) {
     for (const workload of selectedWorkloads) {
-      const order = selectedTargets.map((_, index) => selectedTargets[(index + round) % selectedTargets.length]);
+      const targets = targetsOf(workload);
+      const order = targets.map((_, index) => targets[(index + round) % targets.length]);
       for (const target of order) {
         const result = await measure({ workload, target, endpoint: endpoint(target, workload.server), airlockPids, tmp, tag: `${round}-${workload.id}-${target}` });
         result.round = round + 1;
@@ -232,6 +245,7 @@ async function main() {
   // ---- report ------------------------------------------------------------------------------
   const finishedAt = new Date();
   const machine = machineInfo(facts.version);
+  machine.loadAverageAtStart = loadAtStart;
   machine.loadAverageAtEnd = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const report = aggregate({
     raw,
@@ -245,7 +259,8 @@ async function main() {
       rounds,
       fsync,
       machine,
-      gitCommit: gitCommit(),
+      gitCommit: codeAtStart,
+      ...(newestDist() > distAtStart ? { distRebuiltDuringRun: `packages/*/dist was rebuilt during the run (${new Date(newestDist() * 1000).toISOString()}): processes started after that (the fsync: statement restart) ran the newer build` } : {}),
       settings: {
         postgres: `127.0.0.1:5432, database ${BENCH_DB} (pgbench scale 10; ${bench.bulkTableSize} bench_people)`,
         manyServer,
@@ -285,6 +300,15 @@ function mb(bytes) {
   return (bytes / 2 ** 20).toFixed(0);
 }
 
+// mtime (s) of the newest file under packages/<name>/dist.
+function newestDist() {
+  try {
+    return Number(execSync("find packages/*/dist -type f -printf '%T@\\n' 2>/dev/null | sort -n | tail -1", { cwd: ROOT, encoding: "utf8", shell: "/bin/bash" }).trim() || 0);
+  } catch {
+    return 0;
+  }
+}
+
 function gitCommit() {
   try {
     const commit = execSync("git rev-parse --short HEAD", { cwd: ROOT, encoding: "utf8" }).trim();
@@ -301,4 +325,3 @@ function gitCommit() {
   }
 }
 
-void AIRLOCK_TARGETS;

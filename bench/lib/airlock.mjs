@@ -26,9 +26,9 @@ export async function createIssuer(jwksFile) {
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg: "ES256", use: "sig" }] }));
   return {
     issuer: ISSUER,
-    /** A token for the bench identity, valid `seconds`. */
-    mint: (seconds = 4 * 3600) =>
-      new SignJWT({ groups: ["bench"], repository: "acme/bench", ref: "refs/heads/main" })
+    /** A token for the bench identity (groups: `bench`, masked; `bench-unmasked` sees real values), valid `seconds`. */
+    mint: (seconds = 4 * 3600, groups = ["bench"]) =>
+      new SignJWT({ groups, repository: "acme/bench", ref: "refs/heads/main" })
         .setProtectedHeader({ alg: "ES256", kid, typ: "JWT" })
         .setIssuer(ISSUER)
         .setAudience("airlock")
@@ -51,7 +51,7 @@ function gatewayYaml({ grpcPort, httpPort, agentKeyHash, listeners, fsync, maski
   const connections = Object.entries(listeners)
     .map(([name, port]) => {
       const lines = [`  - name: ${name}`, "    protocol: postgres", "    agent: bench-agent", `    listen: 127.0.0.1:${port}`];
-      if (masking && name === "bench") {
+      if (masking) {
         lines.push(
           "    masking:",
           "      columns:",
@@ -79,6 +79,11 @@ policies:
     groups: [bench]
     connections: [${Object.keys(listeners).join(", ")}]
     actions: { read: allow, write: deny, ddl: deny, admin: deny, export: allow, dangerous: deny }
+  - name: bench-unmasked
+    groups: [bench-unmasked]
+    connections: [${Object.keys(listeners).join(", ")}]
+    actions: { read: allow, write: deny, ddl: deny, admin: deny, export: allow, dangerous: deny }
+    unmasked: true
 log: { level: info }
 `;
 }
@@ -186,8 +191,8 @@ export async function probeMasking({ dir, jwksFile, backendPort }) {
 }
 
 /** Writes the token for `airlock connect --token-file` and the native listener's PGPASSWORD. */
-export async function writeToken(issuer, file) {
-  const token = await issuer.mint();
+export async function writeToken(issuer, file, groups = ["bench"]) {
+  const token = await issuer.mint(4 * 3600, groups);
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   return token;
 }

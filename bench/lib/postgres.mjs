@@ -94,6 +94,8 @@ export async function startPrivatePostgres(dir, binDir, postgresUser) {
   progress(`setup: pgbench -i -s ${PGBENCH_SCALE} on the private PostgreSQL (127.0.0.1:${port})`);
   const init = await runAsync("pgbench", ["-i", "-q", "-s", String(PGBENCH_SCALE), "-h", "127.0.0.1", "-p", String(port), "-U", "postgres", BENCH_DB], { env: PGENV });
   if (init.code !== 0) throw new Error(`pgbench -i on the private PostgreSQL failed: ${init.stderr.slice(-1000)}`);
+  // The table the masking policy names, empty: the same gateway config serves both servers.
+  psql(port, BENCH_DB, `create table ${BULK_TABLE} (id bigint primary key, name text not null, email text not null, card_number text not null, created_at timestamptz not null)`);
   return { port, server };
 }
 

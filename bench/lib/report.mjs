@@ -12,8 +12,9 @@ export function aggregate({ raw, workloads, targets, meta, masking, stream, stat
   const out = { meta, masking, workloads: [], stream, statementFsync: undefined, targets: [] };
   for (const workload of workloads) {
     const entry = { id: workload.id, title: workload.title, unit: workload.unit, kind: workload.kind, server: workload.server, targets: {} };
-    for (const target of targets) entry.targets[target] = summarise(workload, raw[workload.id][target]);
-    for (const target of targets) {
+    const here = Object.keys(raw[workload.id]);
+    for (const target of here) entry.targets[target] = summarise(workload, raw[workload.id][target]);
+    for (const target of here) {
       const figure = entry.targets[target];
       for (const [reference, key] of [
         ["direct", "vsDirect"],
@@ -141,7 +142,13 @@ function checkTargets(report) {
     const unmasked = [native && `native ${fmt(native.vsDirect)}`, tunnel && `connect ${fmt(tunnel.vsDirect)}`].filter(Boolean).join(", ");
     if (report.masking?.available) {
       const worst = Math.min(...[native?.vsDirect, tunnel?.vsDirect].filter((value) => value !== undefined));
-      checks.push({ target: "masked bulk read: at least 0.7 of the direct rows/s", measured: `masked (email, card_number): ${unmasked} of direct`, verdict: worst >= 0.7 ? "MET" : "MISSED", ratios: { worst } });
+      const plain = bulk.targets["airlock-native-unmasked"];
+      checks.push({
+        target: "masked bulk read: at least 0.7 of the direct rows/s",
+        measured: `email and card_number masked (partial, keep 4): ${unmasked} of direct rows/s${plain?.vsDirect === undefined ? "" : `; the same read by an unmasked identity: native ${fmt(plain.vsDirect)}`}`,
+        verdict: worst >= 0.7 ? "MET" : "MISSED",
+        ratios: { worst },
+      });
     } else {
       checks.push({
         target: "masked bulk read: at least 0.7 of the direct rows/s",
@@ -297,8 +304,8 @@ creates the \`airlock_bench\` database, and starts and stops everything else its
 
 ## This run
 
-- Date: ${meta.startedAt} to ${meta.finishedAt} (${date}); commit ${meta.gitCommit}
-- Command: \`${meta.command}\` (${meta.rounds} round${meta.rounds === 1 ? "" : "s"}, pgbench -S runs of ${meta.duration} s, the 200-session and connection-rate runs of ${Math.max(3, Math.round(meta.duration / 2))} s)
+- Date: ${meta.startedAt} to ${meta.finishedAt} (${date}); code: commit ${meta.gitCommit}${meta.distRebuiltDuringRun ? `. Note: ${meta.distRebuiltDuringRun}` : ""}
+- Command: \`${meta.command}\` (${meta.rounds} round${meta.rounds === 1 ? "" : "s"}, pgbench -S runs of ${meta.duration} s, the 200-session and connection-rate runs of ${Math.max(3, Math.round(meta.duration * 0.4))} s)
 - Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory, ${machine.os}, ${machine.kernel}
 - Versions: PostgreSQL ${machine.postgres}; ${machine.pgbouncer}; ${machine.pgpool}; ${machine.pgbench}; Node.js ${machine.node}
 - Load average at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd} (the machine is shared: other work on it moves the figures; the alternation spreads it over the targets)
@@ -308,7 +315,7 @@ creates the \`airlock_bench\` database, and starts and stops everything else its
 - Direct: \`${settings.postgres}\`.
 - pgbouncer: pool_mode ${settings.pgbouncer.pool_mode}, max_client_conn ${settings.pgbouncer.max_client_conn}, default_pool_size ${settings.pgbouncer.default_pool_size}, auth trust.
 - pgpool-II: ${settings.pgpool.mode} mode, one backend, num_init_children ${settings.pgpool.num_init_children}${settings.pgpoolMany ? ` (${settings.pgpoolMany.num_init_children} for the 200-session workload: every client needs a pgpool child)` : ""}, max_pool ${settings.pgpool.max_pool}, connection_cache ${settings.pgpool.connection_cache}, no load balancing, no health or replication checks.
-- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD); \`airlock connect\` runs as its own process with \`--token-file\`. Masking: ${report.masking?.available ? "on (email and card_number of bench_people)" : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.
+- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD); \`airlock connect\` runs as its own process with \`--token-file\`. Masking: ${report.masking?.available ? "on for both connections: email and card_number of bench_people declared sensitive (style partial, keep 4; no content detectors). The Airlock targets read as an identity that is masked; \"Airlock native, unmasked identity\" is the same read by an identity whose policy says \`unmasked: true\`, to show what masking itself costs" : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.
 - 200 concurrent sessions: run on ${settings.manyServer}.
 - Clients: ${settings.client}. Every client uses sslmode=disable.
 

@@ -5,13 +5,16 @@ import { cpuSnapshot, runAsync, sampleRss } from "./util.mjs";
 import { BENCH_DB, BULK_TABLE, PGBENCH_SCALE } from "./postgres.mjs";
 
 export const TARGETS = ["direct", "pgbouncer", "pgpool", "airlock-native", "airlock-connect"];
-export const AIRLOCK_TARGETS = new Set(["airlock-native", "airlock-connect"]);
+/** Measured on some workloads only (extraTargets): the native listener as an identity whose policy says `unmasked: true`. */
+export const UNMASKED_TARGET = "airlock-native-unmasked";
+export const AIRLOCK_TARGETS = new Set(["airlock-native", "airlock-connect", UNMASKED_TARGET]);
 export const TARGET_LABELS = {
   direct: "direct PostgreSQL",
   pgbouncer: "pgbouncer (transaction)",
   pgpool: "pgpool-II (raw)",
   "airlock-native": "Airlock native listener",
   "airlock-connect": "Airlock via airlock connect",
+  [UNMASKED_TARGET]: "Airlock native, unmasked identity",
 };
 
 /**
@@ -19,12 +22,12 @@ export const TARGET_LABELS = {
  * throughput counts. statementsPer: what "CPU per 1,000" divides by.
  */
 export function workloads(duration) {
-  const short = Math.max(3, Math.round(duration / 2));
+  const short = Math.max(3, Math.round(duration * 0.4));
   return [
     { id: "select-simple", title: "pgbench -S, 8 clients, simple protocol", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration }, unit: "tps" },
     { id: "select-extended", title: "pgbench -S, 8 clients, extended protocol (-M extended)", kind: "pgbench", server: "main", pgbench: { mode: "extended", clients: 8, threads: 2, duration }, unit: "tps" },
     { id: "select-prepared", title: "pgbench -S, 8 clients, prepared (-M prepared)", kind: "pgbench", server: "main", pgbench: { mode: "prepared", clients: 8, threads: 2, duration }, unit: "tps" },
-    { id: "bulk-select", title: `bulk read: select * from ${BULK_TABLE} (1,000,000 rows, 5 columns), simple protocol`, kind: "bulk", server: "main", sql: `select * from ${BULK_TABLE}`, unit: "rows/s" },
+    { id: "bulk-select", title: `bulk read: select * from ${BULK_TABLE} (1,000,000 rows, 5 columns), simple protocol`, kind: "bulk", server: "main", sql: `select * from ${BULK_TABLE}`, unit: "rows/s", extraTargets: [UNMASKED_TARGET] },
     { id: "bulk-copy", title: `bulk read: copy (select * from ${BULK_TABLE}) to stdout`, kind: "bulk", server: "main", sql: `copy (select * from ${BULK_TABLE}) to stdout`, unit: "rows/s" },
     { id: "sessions-200", title: "200 concurrent sessions, each running pgbench -S's statement in the simple protocol (bench/lib/sessions-client.mjs)", kind: "sessions", server: "many", sessions: 200, duration: short, unit: "tps" },
     { id: "connect-rate", title: "connection setup: pgbench -S -C -c 8 -j 2 (a new session per statement)", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: short, connect: true }, unit: "sessions/s" },

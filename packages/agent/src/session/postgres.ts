@@ -117,13 +117,11 @@ export async function runPostgresSession(request: OpenSession, deps: SessionDeps
   // Gateway -> database.
   call.on("data", (message: SessionResponse) => {
     if (message.kind.case !== "frames") return;
-    const parts = unpackFrames(message.kind.value);
-    let accepted = true;
-    for (const part of parts) {
-      toDatabase.inc(part.length);
-      accepted = socket.write(part);
-    }
-    if (!accepted) {
+    // The batch is one contiguous buffer of whole messages: checked, then written at once.
+    unpackFrames(message.kind.value);
+    const data = message.kind.value.data;
+    toDatabase.inc(data.length);
+    if (!socket.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {
       call.pause();
       socket.once("drain", () => call.resume());
     }

@@ -77,6 +77,7 @@ class PostgresSession {
   #masker: PostgresMasker | undefined;
   /** An allowed schema change went out: refresh the mask catalog at the next ReadyForQuery. */
   #schemaChanged = false;
+  readonly #maskedCounts = new Map<string, number>();
 
   constructor(socket: Duplex, target: SessionTarget, services: GatewayServices) {
     this.#client = socket;
@@ -478,7 +479,8 @@ class PostgresSession {
       detectors: masking.detectors,
       key: masking.key,
       events: {
-        masked: (label) => metrics.maskedValues.inc({ connection, column: label }),
+        // Counted here and added to the metric once per batch: a per-value update costs more than the masking.
+        masked: (label) => this.#maskedCounts.set(label, (this.#maskedCounts.get(label) ?? 0) + 1),
         detected: (detector) => metrics.detectorHits.inc({ connection, detector }),
         uncertain: () => metrics.uncertainLineage.inc({ connection }),
       },
@@ -647,6 +649,10 @@ class PostgresSession {
           kept.push(replaced);
         }
         out = kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
+        if (this.#maskedCounts.size > 0) {
+          for (const [column, count] of this.#maskedCounts) this.#services.metrics.maskedValues.inc({ connection: this.#connection, column }, count);
+          this.#maskedCounts.clear();
+        }
       }
       toClient.inc(out.length);
       if (!this.#client.write(out)) {

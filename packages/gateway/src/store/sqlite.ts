@@ -171,6 +171,17 @@ function migrate(db: Database.Database, migrations: readonly Migration[]): void 
 class SqliteStore implements Store {
   readonly kind = "sqlite";
   readonly #db: Database.Database;
+  /** Prepared statements by SQL text: preparing is most of the cost of a small statement. */
+  readonly #statements = new Map<string, Database.Statement<unknown[], unknown>>();
+
+  #prepare<P extends unknown[] = unknown[], R = unknown>(sql: string): Database.Statement<P, R> {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare(sql) as Database.Statement<unknown[], unknown>;
+      this.#statements.set(sql, statement);
+    }
+    return statement as unknown as Database.Statement<P, R>;
+  }
   readonly #subscribers: Subscribers;
   #closed = false;
 
@@ -195,7 +206,7 @@ class SqliteStore implements Store {
     checkId(id, "id");
     checkId(path, "path");
     this.#run("setSessionRecording", {}, () => {
-      const { changes } = this.#db.prepare("update sessions set recording_path = ? where id = ?").run(path, id);
+      const { changes } = this.#prepare("update sessions set recording_path = ? where id = ?").run(path, id);
       if (changes === 0) throw new StoreError("not_found", `session \`${id}\` not found`);
     });
   }
@@ -212,7 +223,7 @@ class SqliteStore implements Store {
            where id = ? and ended_at is null`,
         )
         .run(iso(endedAt), outcome, recording?.records ?? null, recording?.lastHash ?? null, id);
-      if (changes === 0 && this.#db.prepare("select 1 from sessions where id = ?").get(id) === undefined) {
+      if (changes === 0 && this.#prepare("select 1 from sessions where id = ?").get(id) === undefined) {
         throw new StoreError("not_found", `session \`${id}\` not found`);
       }
     });
@@ -222,7 +233,7 @@ class SqliteStore implements Store {
     checkString(gatewayId, "gatewayId");
     checkDate(at, "at");
     return this.#run("endAbandonedSessions", {}, () => {
-      const statement = this.#db.prepare("update sessions set ended_at = ?, outcome = ? where gateway_id = ? and ended_at is null");
+      const statement = this.#prepare("update sessions set ended_at = ?, outcome = ? where gateway_id = ? and ended_at is null");
       return statement.run(iso(at), ABANDONED_OUTCOME, gatewayId).changes;
     });
   }
@@ -230,7 +241,7 @@ class SqliteStore implements Store {
   async getSession(id: string): Promise<SessionRow | undefined> {
     checkString(id, "id");
     return this.#run("getSession", {}, () => {
-      const record = this.#db.prepare<[string], SessionRecord>("select * from sessions where id = ?").get(id);
+      const record = this.#prepare<[string], SessionRecord>("select * from sessions where id = ?").get(id);
       return record === undefined ? undefined : toSession(record);
     });
   }
@@ -261,7 +272,7 @@ class SqliteStore implements Store {
     }
     params.push(limit);
     const sql = `select s.* from sessions s ${where.length === 0 ? "" : `where ${where.join(" and ")}`} order by s.started_at desc, s.id desc limit ?`;
-    return this.#run("listSessions", {}, () => this.#db.prepare<unknown[], SessionRecord>(sql).all(...params).map(toSession));
+    return this.#run("listSessions", {}, () => this.#prepare<unknown[], SessionRecord>(sql).all(...params).map(toSession));
   }
 
   async recordDecision(row: DecisionRow): Promise<void> {
@@ -269,8 +280,7 @@ class SqliteStore implements Store {
     const messages = { conflict: `decision \`${row.id}\` already exists`, notFound: `session \`${row.sessionId}\` not found` };
     this.#run("recordDecision", messages, () => {
       this.#db.transaction(() => {
-        this.#db
-          .prepare("insert into decisions (id, session_id, at, sql, classes, effect, rule, reasons, review_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        this.#prepare("insert into decisions (id, session_id, at, sql, classes, effect, rule, reasons, review_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?)")
           .run(
             row.id,
             row.sessionId,
@@ -282,8 +292,7 @@ class SqliteStore implements Store {
             JSON.stringify(row.reasons),
             row.reviewId ?? null,
           );
-        this.#db
-          .prepare("update sessions set statements = statements + 1, denied = denied + ?, reviewed = reviewed + ? where id = ?")
+        this.#prepare("update sessions set statements = statements + 1, denied = denied + ?, reviewed = reviewed + ? where id = ?")
           .run(row.effect === "deny" ? 1 : 0, row.effect === "review" ? 1 : 0, row.sessionId);
       })();
     });
@@ -292,7 +301,7 @@ class SqliteStore implements Store {
   async listDecisions(sessionId: string): Promise<DecisionRow[]> {
     checkString(sessionId, "sessionId");
     return this.#run("listDecisions", {}, () =>
-      this.#db.prepare<[string], DecisionRecord>("select * from decisions where session_id = ? order by at, rowid").all(sessionId).map(toDecision),
+      this.#prepare<[string], DecisionRecord>("select * from decisions where session_id = ? order by at, rowid").all(sessionId).map(toDecision),
     );
   }
 
@@ -345,7 +354,7 @@ class SqliteStore implements Store {
       const read = this.#db.transaction((): ReviewRow[] => {
         const records =
           status === undefined
-            ? this.#db.prepare<[number], ReviewRecord>("select * from reviews order by created_at desc, id desc limit ?").all(limit)
+            ? this.#prepare<[number], ReviewRecord>("select * from reviews order by created_at desc, id desc limit ?").all(limit)
             : this.#db
                 .prepare<[string, number], ReviewRecord>("select * from reviews where status = ? order by created_at desc, id desc limit ?")
                 .all(status, limit);
@@ -444,7 +453,7 @@ class SqliteStore implements Store {
     checkId(id, "id");
     checkDate(at, "at");
     const changed = this.#run("revokeGrant", {}, () => {
-      const { changes } = this.#db.prepare("update grants set revoked_at = ? where id = ? and revoked_at is null").run(iso(at), id);
+      const { changes } = this.#prepare("update grants set revoked_at = ? where id = ? and revoked_at is null").run(iso(at), id);
       if (changes === 0 && this.#readGrant(id) === undefined) throw new StoreError("not_found", `grant \`${id}\` not found`);
       return changes > 0;
     });
@@ -453,7 +462,7 @@ class SqliteStore implements Store {
 
   async pruneSessions(before: Date): Promise<number> {
     checkDate(before, "before");
-    return this.#run("pruneSessions", {}, () => this.#db.prepare("delete from sessions where ended_at is not null and ended_at < ?").run(iso(before)).changes);
+    return this.#run("pruneSessions", {}, () => this.#prepare("delete from sessions where ended_at is not null and ended_at < ?").run(iso(before)).changes);
   }
 
   subscribe(listener: (event: StoreEvent) => void): () => void {
@@ -472,7 +481,7 @@ class SqliteStore implements Store {
   }
 
   #readReview(id: string): ReviewRow | undefined {
-    const record = this.#db.prepare<[string], ReviewRecord>("select * from reviews where id = ?").get(id);
+    const record = this.#prepare<[string], ReviewRecord>("select * from reviews where id = ?").get(id);
     return record === undefined ? undefined : this.#withActions([record])[0];
   }
 
@@ -491,7 +500,7 @@ class SqliteStore implements Store {
   }
 
   #readGrant(id: string): GrantRow | undefined {
-    const record = this.#db.prepare<[string], GrantRecord>("select * from grants where id = ?").get(id);
+    const record = this.#prepare<[string], GrantRecord>("select * from grants where id = ?").get(id);
     return record === undefined ? undefined : toGrant(record);
   }
 
