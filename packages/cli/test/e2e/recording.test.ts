@@ -38,6 +38,7 @@ describe("a recorded session", () => {
     groups: [feature-test]
     connections: [orders]
     actions: { read: allow, write: allow, ddl: allow, admin: deny, export: allow, dangerous: deny }`,
+      extra: "audit_log: ./audit.jsonl",
     });
   });
   afterAll(async () => {
@@ -82,6 +83,11 @@ describe("a recorded session", () => {
     expect(results[4]).toMatchObject({ error: { code: "42501", message: "statement denied by policy `ci`" } });
     expect(results[5]).toMatchObject({ error: { code: "22P02" } });
     expect(lines.at(-1)).toMatchObject({ type: "session_end", outcome: "terminated", statements: 5 });
+
+    // One audit line per decision, for a SIEM.
+    const audit = readFileSync(join(harness.dir, "audit.jsonl"), "utf8").trim().split("\n").map((line) => JSON.parse(line) as Line).filter((line) => line.session === session.id);
+    expect(audit.map((line) => [line.type, line.effect])).toEqual([["decision", "allow"], ["decision", "allow"], ["decision", "allow"], ["decision", "deny"], ["decision", "allow"]]);
+    expect(audit[3]).toMatchObject({ subject: "repo:acme/api:ref:refs/heads/main", connection: "orders", rule: "ci", classes: ["dangerous"], sql: "select pg_read_file('/etc/passwd')" });
   });
 });
 
