@@ -89,6 +89,7 @@ const SEPARATOR = /^[\p{P}\p{Z}\s]$/u;
  * and keeps spaces and punctuation. With no more than `keep` significant characters, all are masked.
  */
 export function maskPartial(value: string, keep: number): string {
+  if (ASCII.test(value)) return maskPartialAscii(value, keep);
   const chars = Array.from(value);
   const separator = chars.map((char) => SEPARATOR.test(char));
   const significant = separator.reduce((count, isSeparator) => (isSeparator ? count : count + 1), 0);
@@ -99,6 +100,27 @@ export function maskPartial(value: string, keep: number): string {
     else chars[i] = "*";
   }
   return chars.join("");
+}
+
+const ASCII = /^[\x00-\x7f]*$/;
+/** SEPARATOR for each ASCII code, computed once: the hot path of a masked bulk read tests no regex per character. */
+const ASCII_SEPARATOR: readonly boolean[] = Array.from({ length: 128 }, (_, code) => SEPARATOR.test(String.fromCharCode(code)));
+
+/** {@link maskPartial} for ASCII text, which has one code unit per code point. */
+function maskPartialAscii(value: string, keep: number): string {
+  let significant = 0;
+  for (let i = 0; i < value.length; i++) if (ASCII_SEPARATOR[value.charCodeAt(i)] !== true) significant++;
+  let reveal = significant > keep ? keep : 0;
+  const out = new Array<string>(value.length);
+  for (let i = value.length - 1; i >= 0; i--) {
+    const char = value[i] as string;
+    if (ASCII_SEPARATOR[value.charCodeAt(i)] === true) out[i] = char;
+    else if (reveal > 0) {
+      reveal--;
+      out[i] = char;
+    } else out[i] = "*";
+  }
+  return out.join("");
 }
 
 /** HMAC-SHA256 of a value under the pseudonym key: the seed of every pseudonym, text or typed. */
