@@ -4,6 +4,7 @@ import { isLoopback, splitHostPort, type Logger } from "@airlock/runtime";
 import { Server as GrpcServer, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import { createServer, type Server as HttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Server as NetServer } from "node:net";
 import { createSecureContext } from "node:tls";
 import type { GatewayConfig } from "./config/schema.js";
@@ -106,6 +107,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   if (config.tls === undefined && !isLoopback(grpcListen.host)) {
     throw new GatewayStartError(`listen.grpc: \`${config.listen.grpc}\` is not a loopback address; configure tls to listen beyond this machine`);
   }
+  if (config.tls === undefined && !isLoopback(splitHostPort(config.listen.http).host)) {
+    throw new GatewayStartError(`listen.http: \`${config.listen.http}\` is not a loopback address; configure tls (the API carries reviewer keys and tokens) to listen beyond this machine`);
+  }
   const tls =
     config.tls === undefined ? undefined : { cert: readFileSync(config.tls.cert_file), key: readFileSync(config.tls.key_file) };
   const metrics = createGatewayMetrics();
@@ -198,22 +202,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     grpc.bindAsync(config.listen.grpc, credentials, (error, port) => (error ? reject(new GatewayStartError(`listen.grpc: cannot listen on \`${config.listen.grpc}\`: ${error.message}`)) : resolve(port)));
   });
 
-  const http: HttpServer = createServer(
-    createApiHandler({
-      reviewers: config.reviewers.map((reviewer) => ({ name: reviewer.name, groups: reviewer.groups, subjects: reviewer.subjects, keySha256: reviewer.key_sha256 })),
-      approvals,
-      store,
-      recordingsDir: config.recordings,
-      verifier: services.verifier,
-      policies: services.policies,
-      connections: new Set(config.connections.map((connection) => connection.name)),
-      maxGrantMs: new Map(config.policies.map((policy) => [policy.name, policy.max_grant])),
-      registry: metrics.registry,
-      health: () => ({ agents: hub.linked(), gateway: gatewayId }),
-      logger,
-      now,
-    }),
-  );
+  // Reviewer keys and job tokens cross this API: it is HTTPS whenever the gateway has a certificate.
+  const apiHandler = createApiHandler({
+    reviewers: config.reviewers.map((reviewer) => ({ name: reviewer.name, groups: reviewer.groups, subjects: reviewer.subjects, keySha256: reviewer.key_sha256 })),
+    approvals,
+    store,
+    recordingsDir: config.recordings,
+    verifier: services.verifier,
+    policies: services.policies,
+    connections: new Set(config.connections.map((connection) => connection.name)),
+    maxGrantMs: new Map(config.policies.map((policy) => [policy.name, policy.max_grant])),
+    registry: metrics.registry,
+    health: () => ({ agents: hub.linked(), gateway: gatewayId }),
+    logger,
+    now,
+  });
+  const http: HttpServer = tls === undefined ? createServer(apiHandler) : createHttpsServer({ cert: tls.cert, key: tls.key }, apiHandler);
   const httpListen = splitHostPort(config.listen.http);
   await new Promise<void>((resolve, reject) => {
     http.once("error", (error) => reject(new GatewayStartError(`listen.http: cannot listen on \`${config.listen.http}\`: ${error.message}`)));

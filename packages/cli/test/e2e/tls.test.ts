@@ -64,3 +64,35 @@ describe("TLS on the native listener", () => {
     await secure.end();
   });
 });
+
+describe("TLS on the HTTP API", () => {
+  it("serves the API over HTTPS when the gateway has a certificate", async () => {
+    const { request } = await import("node:https");
+    const { readFileSync } = await import("node:fs");
+    const body = await new Promise<string>((resolve, reject) => {
+      const [host, port] = [harness.gateway.httpAddress.split(":")[0], Number(harness.gateway.httpAddress.split(":").pop())];
+      request({ host, port, path: "/healthz", ca: readFileSync(join(certDir, "gw.crt")), servername: "localhost" }, (response) => {
+        let text = "";
+        response.on("data", (chunk: Buffer) => (text += chunk));
+        response.on("end", () => resolve(text));
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(JSON.parse(body)).toMatchObject({ status: "ok", agents: ["vpc-a"] });
+  });
+
+  it("refuses to serve the API in plaintext beyond loopback", async () => {
+    const { parseGatewayConfig, startGateway, GatewayStartError } = await import("@airlock/gateway");
+    const { createLogger } = await import("@airlock/runtime");
+    const config = parseGatewayConfig(join(certDir, "gateway.yaml"), `
+listen: { grpc: 127.0.0.1:0, http: 0.0.0.0:0 }
+store: "sqlite::memory:"
+identity: { issuers: [ { name: ci, issuer: "https://issuer.example", audience: airlock, jwks_file: ./none.json } ] }
+agents: [ { name: a, key_sha256: "${"0".repeat(64)}" } ]
+connections: [ { name: c, protocol: postgres, agent: a } ]
+`);
+    await expect(startGateway({ config, logger: createLogger({ name: "t", level: "fatal" }) })).rejects.toThrow(GatewayStartError);
+    await expect(startGateway({ config, logger: createLogger({ name: "t", level: "fatal" }) })).rejects.toThrow(/listen.http: `0.0.0.0:0` is not a loopback address/);
+  });
+});
