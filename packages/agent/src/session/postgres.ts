@@ -118,7 +118,14 @@ export async function runPostgresSession(request: OpenSession, deps: SessionDeps
   call.on("data", (message: SessionResponse) => {
     if (message.kind.case !== "frames") return;
     // The batch is one contiguous buffer of whole messages: checked, then written at once.
-    unpackFrames(message.kind.value);
+    try {
+      unpackFrames(message.kind.value);
+    } catch (error) {
+      outcome = "protocol_error";
+      logger.error({ err: (error as Error).message }, "the gateway sent a malformed batch");
+      finish();
+      return;
+    }
     const data = message.kind.value.data;
     toDatabase.inc(data.length);
     if (!socket.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength))) {

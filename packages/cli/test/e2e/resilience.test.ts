@@ -102,6 +102,20 @@ describe("the gateway and its clients", () => {
     await next.end();
   });
 
+  it("answers a Bind whose parameter length runs past the message with FATAL 08P01, and stays up", async () => {
+    const token = await harness.token();
+    const socket = await openRaw(harness.native.port);
+    const parse = wire.encodeMessage(0x50, Buffer.from("\0select $1::text\0"), Buffer.from([0, 0]));
+    // Bind: unnamed portal and statement, no formats, one parameter claiming 1,000 bytes but carrying 3.
+    const bind = wire.encodeMessage(0x42, Buffer.from("\0\0"), Buffer.from([0, 0, 0, 1, 0, 0, 0x03, 0xe8]), Buffer.from("abc"));
+    const result = await exchange(socket, [startupMessage(), wire.encodePasswordMessage(token), parse, bind, wire.encodeMessage(0x53)]);
+    expect(result.closed).toBe(true);
+    expect(result.error).toMatchObject({ S: "FATAL", C: "08P01", M: "protocol violation: message ends early" });
+    const next = await client(harness);
+    expect((await next.query("select 3 as three")).rows).toEqual([{ three: 3 }]);
+    await next.end();
+  });
+
   it("refuses fastpath function calls and keeps the session", async () => {
     const token = await harness.token();
     const socket = await openRaw(harness.native.port);

@@ -16,7 +16,7 @@ export function inspectFrontend(message: PgMessage, metrics: GatewayMetrics, con
   if (!KNOWN.has(code) || code === frontend.PasswordMessage) {
     throw new WireError("unexpected_message", `unexpected ${frontendName(code)} message`);
   }
-  metrics.messages.inc({ connection, type: frontendName(code) });
+  counter(metrics, connection, code).inc();
   switch (code) {
     case frontend.Query:
       pg.decodeQuery(message.bytes);
@@ -25,7 +25,8 @@ export function inspectFrontend(message: PgMessage, metrics: GatewayMetrics, con
       pg.decodeParse(message.bytes);
       return "forward";
     case frontend.Bind:
-      pg.decodeBindNames(message.bytes);
+      // Parameters included: every length inside must fit the message before anything reads it.
+      pg.decodeBind(message.bytes);
       return "forward";
     case frontend.Execute:
       pg.decodeExecute(message.bytes);
@@ -40,4 +41,22 @@ export function inspectFrontend(message: PgMessage, metrics: GatewayMetrics, con
     default:
       return "forward";
   }
+}
+
+/** The labelled child of the message counter, looked up once per connection and type, not per message. */
+const counters = new WeakMap<GatewayMetrics, Map<string, { inc(): void }>>();
+
+function counter(metrics: GatewayMetrics, connection: string, code: number): { inc(): void } {
+  let byKey = counters.get(metrics);
+  if (byKey === undefined) {
+    byKey = new Map();
+    counters.set(metrics, byKey);
+  }
+  const key = `${connection}\0${code}`;
+  let child = byKey.get(key);
+  if (child === undefined) {
+    child = metrics.messages.labels({ connection, type: frontendName(code) });
+    byKey.set(key, child);
+  }
+  return child;
 }

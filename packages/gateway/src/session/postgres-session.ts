@@ -117,7 +117,13 @@ class PostgresSession {
   #drain(): void {
     while (!this.#busy && this.#queue.length > 0 && this.#state.name !== "closed") {
       if (this.#state.name === "ready") {
-        this.#forward(this.#state.call);
+        try {
+          this.#forward(this.#state.call);
+        } catch (error) {
+          // Anything a client's bytes can make a decoder throw ends this session, never the gateway.
+          this.#protocolViolation(error);
+          return;
+        }
         continue;
       }
       const message = this.#queue.shift() as PgMessage;
@@ -612,52 +618,11 @@ class PostgresSession {
   #relayFromAgent(call: AgentCall): void {
     const toClient = this.#services.metrics.bytes.labels({ connection: this.#connection, direction: "to_client" });
     call.on("data", (message: SessionRequest) => {
-      if (this.#state.name === "closed") return;
-      if (message.kind.case === "error") {
-        this.#endSession(message.kind.value.code, message.kind.value.message, "database_error");
-        return;
-      }
-      if (message.kind.case !== "frames") return;
-      const frames = message.kind.value;
-      let parts;
       try {
-        parts = unpackFrames(frames);
+        this.#onAgentMessage(call, message, toClient);
       } catch (error) {
-        this.#endSession("08P01", "the agent sent a malformed batch", "agent_protocol_error");
-        this.#logger.error({ err: (error as Error).message }, "malformed batch from the agent");
-        return;
-      }
-      const data = frames.data;
-      let out: Buffer;
-      if (this.#maxRows === undefined && !this.#gate?.rewriting && this.#masker === undefined) {
-        for (const part of parts) {
-          this.#observeBackend(part);
-          this.#results?.observe(part);
-        }
-        out = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      } else {
-        const kept: Buffer[] = [];
-        for (const part of parts) {
-          const rewritten = this.#gate?.rewriteBackend(part) ?? part;
-          // Masking comes before anything that keeps or counts what the client receives.
-          const masked = this.#masker === undefined ? rewritten : this.#masker.onBackend(rewritten);
-          if (masked === undefined) continue;
-          const replaced = this.#limitRows(masked);
-          if (replaced === undefined) continue;
-          this.#observeBackend(replaced);
-          this.#results?.observe(replaced);
-          kept.push(replaced);
-        }
-        out = kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
-        if (this.#maskedCounts.size > 0) {
-          for (const [column, count] of this.#maskedCounts) this.#services.metrics.maskedValues.inc({ connection: this.#connection, column }, count);
-          this.#maskedCounts.clear();
-        }
-      }
-      toClient.inc(out.length);
-      if (!this.#client.write(out)) {
-        call.pause();
-        this.#client.once("drain", () => call.resume());
+        this.#logger.error({ err: (error as Error).message }, "cannot process a message from the database");
+        this.#endSession("08P01", "the database sent a message the gateway cannot read", "agent_protocol_error");
       }
     });
     call.on("end", () => {
@@ -679,6 +644,57 @@ class PostgresSession {
     call.on("error", lost);
     call.on("cancelled", lost);
     call.resume();
+  }
+
+  /** One message of the agent's stream: an error to end the session, or frames for the client. */
+  #onAgentMessage(call: AgentCall, message: SessionRequest, toClient: { inc(value: number): void }): void {
+    if (this.#state.name === "closed") return;
+    if (message.kind.case === "error") {
+      this.#endSession(message.kind.value.code, message.kind.value.message, "database_error");
+      return;
+    }
+    if (message.kind.case !== "frames") return;
+    const frames = message.kind.value;
+    let parts;
+    try {
+      parts = unpackFrames(frames);
+    } catch (error) {
+      this.#endSession("08P01", "the agent sent a malformed batch", "agent_protocol_error");
+      this.#logger.error({ err: (error as Error).message }, "malformed batch from the agent");
+      return;
+    }
+    const data = frames.data;
+    let out: Buffer;
+    if (this.#maxRows === undefined && !this.#gate?.rewriting && this.#masker === undefined) {
+      for (const part of parts) {
+        this.#observeBackend(part);
+        this.#results?.observe(part);
+      }
+      out = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    } else {
+      const kept: Buffer[] = [];
+      for (const part of parts) {
+        const rewritten = this.#gate?.rewriteBackend(part) ?? part;
+        // Masking comes before anything that keeps or counts what the client receives.
+        const masked = this.#masker === undefined ? rewritten : this.#masker.onBackend(rewritten);
+        if (masked === undefined) continue;
+        const replaced = this.#limitRows(masked);
+        if (replaced === undefined) continue;
+        this.#observeBackend(replaced);
+        this.#results?.observe(replaced);
+        kept.push(replaced);
+      }
+      out = kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
+      if (this.#maskedCounts.size > 0) {
+        for (const [column, count] of this.#maskedCounts) this.#services.metrics.maskedValues.inc({ connection: this.#connection, column }, count);
+        this.#maskedCounts.clear();
+      }
+    }
+    toClient.inc(out.length);
+    if (!this.#client.write(out)) {
+      call.pause();
+      this.#client.once("drain", () => call.resume());
+    }
   }
 
   /**
