@@ -2,18 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { run } from "../src/index.js";
+import { cli } from "./support/cli.js";
 
 const examples = resolve(import.meta.dirname, "../../../examples/policy");
 const dir = mkdtempSync(join(tmpdir(), "airlock-policy-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function cli(args: string[]): Promise<{ status: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const status = await run(args, {}, { out: (line) => (out += `${line}\n`), err: (line) => (err += `${line}\n`), untilSignal: async () => undefined });
-  return { status, out, err };
-}
 
 const feature = JSON.stringify({ iss: "https://token.actions.githubusercontent.com", sub: "repo:acme/api:ref:refs/heads/feature", repository: "acme/api" });
 

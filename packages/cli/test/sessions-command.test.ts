@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRecorder } from "../../gateway/src/recording/recorder.js";
-import { run } from "../src/index.js";
+import { cli } from "./support/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "airlock-sessions-cli-"));
 const config = join(dir, "gateway.yaml");
@@ -20,13 +20,6 @@ const reviewerKey = randomBytes(18).toString("base64url");
 const ids = { full: "s-full-0001", crashed: "s-crashed-0002", tampered: "s-tampered-0003" };
 /** Time between two records of the full session. */
 const STEP_MS = 40;
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const status = await run(args, env, { out: (line) => (out += `${line}\n`), err: (line) => (err += `${line}\n`), untilSignal: () => new Promise(() => undefined) });
-  return { status, out, err };
-}
 
 const offline = (...args: string[]) => cli([...args, "--config", config]);
 

@@ -3,18 +3,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../../src/index.js";
+import { cli } from "../support/cli.js";
 import { startHarness, type Harness } from "../support/harness.js";
 
 const reviewerKey = randomBytes(24).toString("base64url");
 let harness: Harness;
-
-async function cli(args: string[], env: Record<string, string>): Promise<{ status: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const status = await run(args, env, { out: (line) => (out += `${line}\n`), err: (line) => (err += `${line}\n`), untilSignal: () => new Promise(() => undefined) });
-  return { status, out, err };
-}
 
 beforeAll(async () => {
   harness = await startHarness({

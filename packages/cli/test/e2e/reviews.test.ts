@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run } from "../../src/index.js";
+import { cli } from "../support/cli.js";
 import { startHarness, type Harness } from "../support/harness.js";
 
 const aliceKey = randomBytes(24).toString("base64url");
@@ -14,14 +14,6 @@ const sha = (key: string) => createHash("sha256").update(key).digest("hex");
 let harness: Harness;
 let webhook: Server;
 const announced: { text: string; review: { id: string } }[] = [];
-
-/** Runs the CLI in-process and returns its exit status and output. */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const status = await run(args, { ...env }, { out: (line) => (out += `${line}\n`), err: (line) => (err += `${line}\n`), untilSignal: () => new Promise(() => undefined) });
-  return { status, out, err };
-}
 
 beforeAll(async () => {
   webhook = createServer((request, response) => {
