@@ -1,6 +1,6 @@
 import { createSessionsApi, openStore, writeApiReply, type Store } from "@airlock/gateway";
 import { createLogger } from "@airlock/runtime";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -34,7 +34,7 @@ async function recordFull(store: Store): Promise<void> {
   const id = ids.full;
   const startedAt = new Date("2030-01-02T03:04:05.000Z");
   await store.startSession({ id, subject: "repo:acme/api:ref:refs/heads/main", issuer: "ci", groups: ["feature-test"], connection: "orders", transport: "tunnel", clientAddress: "127.0.0.1:50432", gatewayId: "gw-1", startedAt });
-  const recording = await createRecorder({ dir: recordings, fsync: "statement", intervalMs: 5, logger, now: clock(startedAt, STEP_MS) }).open(id, startedAt);
+  const recording = await (await createRecorder({ gatewayId: `test-${randomUUID()}`, dir: recordings, fsync: "statement", intervalMs: 5, logger, now: clock(startedAt, STEP_MS) })).open(id, startedAt);
   await store.setSessionRecording(id, recording.path);
   await recording.append({
     type: "session_start",
@@ -73,7 +73,7 @@ async function recordCrashed(store: Store): Promise<void> {
   const id = ids.crashed;
   const startedAt = new Date("2030-01-03T10:00:00.000Z");
   await store.startSession({ id, subject: "repo:acme/web", issuer: "ci", groups: [], connection: "billing", transport: "native", clientAddress: "10.0.0.7:41000", gatewayId: "gw-2", startedAt });
-  const recording = await createRecorder({ dir: recordings, fsync: "statement", intervalMs: 5, logger, now: clock(startedAt, 10) }).open(id, startedAt);
+  const recording = await (await createRecorder({ gatewayId: `test-${randomUUID()}`, dir: recordings, fsync: "statement", intervalMs: 5, logger, now: clock(startedAt, 10) })).open(id, startedAt);
   await store.setSessionRecording(id, recording.path);
   await recording.append({ type: "session_start", session: id, gateway: "gw-2", connection: "billing", transport: "native", client: "10.0.0.7:41000", identity: { subject: "repo:acme/web", issuer: "ci", groups: [], claims: {} }, rules: ["web-read"] });
   await recording.append({ type: "statement", protocol: "simple", sql: "select 1", classes: ["read"], effect: "allow", rule: "web-read", reasons: [] });
@@ -91,7 +91,7 @@ async function recordTampered(store: Store): Promise<void> {
   const id = ids.tampered;
   const startedAt = new Date("2030-01-04T08:00:00.000Z");
   await store.startSession({ id, subject: "repo:acme/api:ref:refs/heads/main", issuer: "ci", groups: ["feature-test"], connection: "orders", transport: "tunnel", clientAddress: "127.0.0.1:50999", gatewayId: "gw-1", startedAt });
-  const recording = await createRecorder({ dir: recordings, fsync: "statement", intervalMs: 5, logger, now: clock(startedAt, 10) }).open(id, startedAt);
+  const recording = await (await createRecorder({ gatewayId: `test-${randomUUID()}`, dir: recordings, fsync: "statement", intervalMs: 5, logger, now: clock(startedAt, 10) })).open(id, startedAt);
   await store.setSessionRecording(id, recording.path);
   await recording.append({ type: "session_start", session: id, gateway: "gw-1", connection: "orders", transport: "tunnel", client: "127.0.0.1:50999", identity: { subject: "repo:acme/api:ref:refs/heads/main", issuer: "ci", groups: ["feature-test"], claims: {} }, rules: ["tests-read"] });
   for (let n = 1; n <= 5; n++) {

@@ -13,6 +13,7 @@ import { createApprovals } from "./approvals/index.js";
 import { createIdentityVerifier, type IdentityVerifier } from "./identity/index.js";
 import { createAnalysisCache, loadAnalyzer } from "./inspect/index.js";
 import { createRecorder } from "./recording/index.js";
+import { createDecisionLog } from "./session/decision-log.js";
 import { createMaskCatalogCache } from "./mask/index.js";
 import { analyzeExposure, type CatalogSnapshot, type StatementExposure } from "./mask/lineage/index.js";
 import { createDetectors } from "./mask/values.js";
@@ -162,7 +163,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       exposureOf: createExposureCache(),
     });
   }
-  const recorder = createRecorder({ dir: config.recordings, fsync: config.recording.fsync, intervalMs: config.recording.interval, logger, now });
+  const recorder = await createRecorder({ dir: config.recordings, gatewayId, fsync: config.recording.fsync, intervalMs: config.recording.interval, logger, now });
   const prune = () => {
     const cutoff = new Date(now().getTime() - config.recording.retention);
     Promise.all([recorder.prune(config.recording.retention), store.pruneSessions(cutoff)]).catch((error: unknown) => logger.error({ err: String(error) }, "retention failed"));
@@ -173,8 +174,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const auditStream = config.audit_log === undefined ? undefined : config.audit_log === "-" ? process.stdout : createWriteStream(config.audit_log, { flags: "a", mode: 0o600 });
   auditStream?.on("error", (error) => logger.error({ err: error.message }, "cannot write the audit log"));
   const audit = auditStream === undefined ? () => undefined : (event: Readonly<Record<string, unknown>>) => void auditStream.write(`${JSON.stringify(event)}\n`);
+  const decisions = createDecisionLog(store, logger);
   const services: GatewayServices = {
     hub,
+    decisions,
     verifier: createVerifier(config, now),
     policies: policyRules(config),
     metrics,
@@ -208,6 +211,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     approvals,
     store,
     recordingsDir: config.recordings,
+    flushRecording: (path) => recorder.flush(path),
     verifier: services.verifier,
     policies: services.policies,
     connections: new Set(config.connections.map((connection) => connection.name)),
@@ -270,6 +274,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
         });
       });
       clearInterval(pruning);
+      await recorder.close();
+      await decisions.flush();
       if (auditStream !== undefined && auditStream !== process.stdout) auditStream.end();
       await store.close();
     },

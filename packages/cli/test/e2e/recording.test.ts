@@ -147,7 +147,12 @@ policies: [ { name: ci, groups: [ci], connections: [orders], actions: { read: al
     gateway.child.kill("SIGKILL");
     await new Promise((resolve) => gateway?.child.once("exit", resolve));
 
-    const day = readdirSync(join(dir, "recordings"))[0] ?? "";
+    // Restarted, the gateway completes the session's file from its journal (what was acknowledged
+    // but not yet written to the file) and marks the session of its earlier run as ended abruptly.
+    gateway = startAirlock(["gateway", "--config", join(dir, "gateway.yaml")], {});
+    await gateway.waitForLog("gateway listening");
+    await gateway.stop();
+    const day = readdirSync(join(dir, "recordings")).find((name) => /^\d{4}-\d{2}-\d{2}$/.test(name)) ?? "";
     const file = readdirSync(join(dir, "recordings", day))[0] ?? "";
     const session = file.replace(/\.jsonl$/, "");
     const text = readFileSync(join(dir, "recordings", day, file), "utf8");
@@ -155,11 +160,6 @@ policies: [ { name: ci, groups: [ci], connections: [orders], actions: { read: al
     expect(result).toMatchObject({ ok: true, ended: false });
     const statements = text.trim().split("\n").map((line) => JSON.parse(line) as Line).filter((line) => line.type === "statement").map((line) => line.sql);
     expect(statements).toEqual(acknowledged);
-
-    // Restarted, the gateway marks the session of its earlier run as ended abruptly.
-    gateway = startAirlock(["gateway", "--config", join(dir, "gateway.yaml")], {});
-    await gateway.waitForLog("gateway listening");
-    await gateway.stop();
     const store = await openStore(`sqlite:${join(dir, "airlock.db")}`);
     expect(await store.getSession(session)).toMatchObject({ outcome: "abandoned" });
     await store.close();

@@ -20,6 +20,8 @@ export interface ApiOptions {
   readonly store: Store;
   /** gateway.yaml `recordings`: the sessions endpoints serve recordings from this folder only. */
   readonly recordingsDir: string;
+  /** Writes out what an open session's recording file holds back, before the API reads it. */
+  readonly flushRecording?: (path: string) => Promise<void>;
   readonly verifier: IdentityVerifier;
   readonly policies: readonly PolicyRule[];
   readonly connections: ReadonlySet<string>;
@@ -58,7 +60,7 @@ const MAX_BODY = 64 * 1024;
 export function createApiHandler(options: ApiOptions): (request: IncomingMessage, response: ServerResponse) => void {
   const serveMetrics = metricsHandler(options.registry);
   const keys = options.reviewers.map((reviewer) => ({ reviewer, digest: Buffer.from(reviewer.keySha256, "hex") }));
-  const sessions = createSessionsApi({ store: options.store, recordingsDir: options.recordingsDir });
+  const sessions = createSessionsApi({ store: options.store, recordingsDir: options.recordingsDir, ...(options.flushRecording === undefined ? {} : { flush: options.flushRecording }) });
 
   const reviewerOf = (request: IncomingMessage): Reviewer => {
     const key = bearer(request);

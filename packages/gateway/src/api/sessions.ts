@@ -13,6 +13,11 @@ export interface SessionsApiOptions {
   readonly store: Store;
   /** The folder recordings are written to (gateway.yaml `recordings`); no file outside it is ever served. */
   readonly recordingsDir: string;
+  /**
+   * Writes out what this gateway holds back of an open session's recording (its file lags the
+   * journal by up to a fraction of a second), so a live session reads complete. Absent offline.
+   */
+  readonly flush?: (path: string) => Promise<void>;
 }
 
 /** The sessions endpoints of the HTTP API, apart from transport and authentication. */
@@ -102,6 +107,7 @@ export function createSessionsApi(options: SessionsApiOptions): SessionsApi {
       return { status: 200, body: { session: sessionJson(row), decisions: decisions.map(decisionJson) } };
     }
     const file = await recordingOf(row);
+    await options.flush?.(file);
     if (leaf === "recording") return { status: 200, file, contentType: NDJSON };
     let text: string;
     try {

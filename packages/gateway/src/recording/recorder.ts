@@ -1,7 +1,8 @@
 import type { Logger } from "@airlock/runtime";
-import { mkdir, open, readdir, rm, stat, type FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, open as openFile, readdir, rm, stat, type FileHandle } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
 import { genesisHash, sealLine } from "./chain.js";
+import { openJournal, recoverJournal, type Journal } from "./journal.js";
 
 /** How recordings are written. */
 export interface RecorderOptions {
@@ -12,6 +13,10 @@ export interface RecorderOptions {
    */
   readonly fsync: "statement" | "interval";
   readonly intervalMs: number;
+  /** Names this gateway's journal (`dir/.journal/<id>`), so gateways sharing `dir` recover only their own. */
+  readonly gatewayId: string;
+  /** Size at which the journal begins a new segment (default 64 MiB). */
+  readonly segmentBytes?: number;
   readonly logger: Logger;
   readonly now: () => Date;
 }
@@ -36,6 +41,10 @@ export interface Recorder {
   open(sessionId: string, startedAt: Date): Promise<SessionRecording>;
   /** Deletes day folders older than `maxAgeMs`; returns how many recordings were removed. */
   prune(maxAgeMs: number): Promise<number>;
+  /** Writes out what the file of an open recording at `path` holds back (it lags the journal); no-op for others. */
+  flush(path: string): Promise<void>;
+  /** Syncs the journal and stops the recorder's timer (sessions should have finished). */
+  close(): Promise<void>;
 }
 
 /** The file of a session's recording. */
@@ -43,14 +52,45 @@ export function recordingPath(dir: string, sessionId: string, startedAt: Date): 
   return join(dir, startedAt.toISOString().slice(0, 10), `${sessionId}.jsonl`);
 }
 
-/** Creates the recorder. */
-export function createRecorder(options: RecorderOptions): Recorder {
+/** The journal's folder for a gateway: one per gateway id, so gateways sharing the recordings dir keep apart. */
+export function journalDir(dir: string, gatewayId: string): string {
+  return join(dir, ".journal", gatewayId.replace(/[^A-Za-z0-9._-]/g, "_"));
+}
+
+/** How long a session file may lag behind the journal, and how much it may hold back, before it is written. */
+const flushIntervalMs = 200;
+const flushBytes = 64 * 1024;
+
+/**
+ * Creates the recorder: first completes the session files of an earlier run from its journal
+ * (lines acknowledged but not yet in their files when it stopped), then opens a new journal.
+ */
+export async function createRecorder(options: RecorderOptions): Promise<Recorder> {
+  const dir = journalDir(options.dir, options.gatewayId);
+  await recoverJournal(dir, options.dir, options.logger);
+  const open = new Set<FileRecording>();
+  const journal = await openJournal({
+    dir,
+    fsync: options.fsync,
+    intervalMs: options.intervalMs,
+    segmentBytes: options.segmentBytes ?? 64 * 1024 * 1024,
+    logger: options.logger,
+    checkpoint: async () => {
+      await Promise.all([...open].map((recording) => recording.checkpoint()));
+    },
+  });
+  const flushing = setInterval(() => {
+    for (const recording of open) recording.flush();
+  }, flushIntervalMs);
+  flushing.unref();
   return {
     async open(sessionId, startedAt) {
       const path = recordingPath(options.dir, sessionId, startedAt);
       await mkdir(join(path, ".."), { recursive: true });
-      const handle = await open(path, "wx", 0o600);
-      return new FileRecording(path, handle, genesisHash(sessionId), options);
+      const handle = await openFile(path, "wx", 0o600);
+      const recording = new FileRecording(path, relative(options.dir, path), handle, genesisHash(sessionId), journal, options, () => open.delete(recording));
+      open.add(recording);
+      return recording;
     },
     async prune(maxAgeMs) {
       const cutoff = options.now().getTime() - maxAgeMs;
@@ -72,126 +112,113 @@ export function createRecorder(options: RecorderOptions): Recorder {
       if (removed > 0) options.logger.info({ removed }, "recordings past retention removed");
       return removed;
     },
+    async flush(path) {
+      const resolved = resolve(path);
+      for (const recording of open) if (resolve(recording.path) === resolved) await recording.flush();
+    },
+    async close() {
+      clearInterval(flushing);
+      await journal.close();
+    },
   };
 }
 
 class FileRecording implements SessionRecording {
   readonly path: string;
+  /** The path relative to the recordings dir, as the journal names it. */
+  readonly #file: string;
   readonly #handle: FileHandle;
+  readonly #journal: Journal;
   readonly #options: RecorderOptions;
+  readonly #onClose: () => void;
   #seq = 0;
   #prev: string;
-  /** The write in progress (it takes every line queued before it ends), in append order. */
+  /** Lines the journal has and this file does not yet: written behind it, in order. */
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  /** The file write in progress; each takes every line pending when it starts. */
   #tail: Promise<void> = Promise.resolve();
-  #queued: string[] = [];
-  #waiting: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  #writing = false;
   #failed = false;
-  #syncing: Promise<void> | undefined;
-  #dirty = false;
   #closed = false;
-  #lastSync = 0;
 
-  constructor(path: string, handle: FileHandle, genesis: string, options: RecorderOptions) {
+  constructor(path: string, file: string, handle: FileHandle, genesis: string, journal: Journal, options: RecorderOptions, onClose: () => void) {
     this.path = path;
+    this.#file = file;
     this.#handle = handle;
     this.#prev = genesis;
+    this.#journal = journal;
     this.#options = options;
+    this.#onClose = onClose;
   }
 
   get failed(): boolean {
-    return this.#failed;
+    return this.#failed || this.#journal.failed;
   }
 
-  /**
-   * Seals an event and queues its line. Lines queued while a write runs go out together in the next
-   * one (one thread-pool job instead of one per line), still in order.
-   */
-  #write(event: Readonly<Record<string, unknown>>): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error("the recording is closed"));
+  /** Seals an event, hands its line to the journal and queues it for this file; returns the journal's ticket. */
+  #write(event: Readonly<Record<string, unknown>>): number {
+    if (this.#closed) throw new Error("the recording is closed");
     const { text, hash } = sealLine(++this.#seq, this.#options.now(), this.#prev, event);
     this.#prev = hash;
-    this.#queued.push(`${text}\n`);
-    const written = new Promise<void>((resolve, reject) => this.#waiting.push({ resolve, reject }));
-    if (!this.#writing) this.#tail = this.#writeQueued();
-    return written;
+    const ticket = this.#journal.add(this.#file, text);
+    this.#pending.push(text);
+    this.#pendingBytes += text.length + 1;
+    if (this.#pendingBytes >= flushBytes) this.flush();
+    return ticket;
   }
 
-  async #writeQueued(): Promise<void> {
-    this.#writing = true;
-    try {
-      while (this.#queued.length > 0) {
-        const text = this.#queued.join("");
-        const waiting = this.#waiting;
-        this.#queued = [];
-        this.#waiting = [];
-        if (this.#failed) {
-          for (const waiter of waiting) waiter.reject(new Error("the recording failed earlier"));
-          continue;
-        }
-        try {
-          await this.#handle.write(text);
-          this.#dirty = true;
-          for (const waiter of waiting) waiter.resolve();
-        } catch (error) {
-          this.#failed = true;
-          this.#options.logger.error({ path: this.path, err: (error as Error).message }, "cannot write the recording");
-          for (const waiter of waiting) waiter.reject(error);
-        }
-      }
-    } finally {
-      this.#writing = false;
-    }
-  }
-
-  /**
-   * Group commit: one fdatasync at a time, started at once when none runs; calls that arrive while
-   * one runs share the next. In interval mode syncs of a file are at least `intervalMs` apart, so
-   * a busy session pays one sync per interval, and each call waits at most that long more.
-   */
-  #sync(): Promise<void> {
-    if (this.#syncing !== undefined) return this.#syncing.then(() => (this.#dirty ? this.#sync() : undefined));
-    const wait = this.#options.fsync === "interval" ? Math.max(0, this.#lastSync + this.#options.intervalMs - performance.now()) : 0;
-    this.#syncing = (wait === 0 ? Promise.resolve() : new Promise<void>((resolve) => setTimeout(resolve, wait)))
-      .then(() => this.#tail)
-      .then(async () => {
-        this.#dirty = false;
-        await this.#handle.datasync();
-        this.#lastSync = performance.now();
-      })
-      .catch((error: unknown) => {
+  /** Writes the pending lines to this file (no sync: the journal holds them durably). */
+  flush(): Promise<void> {
+    if (this.#pending.length === 0) return this.#tail;
+    const text = `${this.#pending.join("\n")}\n`;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#tail = this.#tail.then(async () => {
+      if (this.#failed) return;
+      try {
+        await this.#handle.write(text);
+      } catch (error) {
         this.#failed = true;
-        this.#options.logger.error({ path: this.path, err: (error as Error).message }, "cannot sync the recording");
-        throw error;
-      })
-      .finally(() => {
-        this.#syncing = undefined;
-      });
-    return this.#syncing;
+        this.#options.logger.error({ path: this.path, err: (error as Error).message }, "cannot write the recording");
+      }
+    });
+    return this.#tail;
+  }
+
+  /** For a journal checkpoint: everything so far is in this file and on disk. */
+  async checkpoint(): Promise<void> {
+    await this.flush();
+    if (this.#failed) throw new Error(`the recording ${this.path} cannot be written`);
+    await this.#handle.datasync();
   }
 
   async append(event: Readonly<Record<string, unknown>>): Promise<void> {
-    await this.#write(event);
-    await this.#sync();
+    await this.#journal.durable(this.#write(event));
   }
 
   note(event: Readonly<Record<string, unknown>>): void {
-    this.#write(event).catch(() => undefined);
+    try {
+      this.#write(event);
+    } catch {
+      // A closed recording: the session is ending and its end event was written.
+    }
   }
 
   async sync(): Promise<void> {
-    await this.#tail;
-    if (this.#failed) throw new Error("the recording cannot be written");
-    await this.#sync();
+    if (this.failed) throw new Error("the recording cannot be written");
+    await this.#journal.durable(this.#journal.last);
   }
 
   async finish(event: Readonly<Record<string, unknown>>): Promise<{ records: number; lastHash: string }> {
-    const written = await this.#write(event).then(
-      () => true,
-      () => false,
-    );
+    let written = true;
+    try {
+      this.#write(event);
+    } catch {
+      written = false;
+    }
     this.#closed = true;
-    await this.#tail;
+    this.#onClose();
+    await this.flush();
     const synced = await this.#handle.datasync().then(
       () => true,
       () => false,

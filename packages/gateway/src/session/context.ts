@@ -11,6 +11,7 @@ import type { MaskCatalogCache } from "../mask/index.js";
 import type { Detectors } from "../mask/values.js";
 import type { StatementExposure } from "../mask/lineage/index.js";
 import type { Store } from "../store/index.js";
+import type { DecisionLog } from "./decision-log.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { CancelKeys } from "./cancel-keys.js";
 
@@ -26,6 +27,8 @@ export interface GatewayServices {
   readonly tls?: SecureContext;
   readonly now: () => Date;
   readonly store: Store;
+  /** Statement decisions on their way to the store, in batches. */
+  readonly decisions: DecisionLog;
   readonly approvals: Approvals;
   /** This gateway's id in the store (sessions it holds, reviews it waits for). */
   readonly gatewayId: string;

@@ -67,6 +67,8 @@ class PostgresSession {
   #overLimit = false;
   #cancelReview: (() => void) | undefined;
   #stored = false;
+  /** The store has the session's start (decisions and the end wait for it). */
+  #storedStart: Promise<unknown> = Promise.resolve();
   #recording: SessionRecording | undefined;
   #results: PostgresResultRecorder | undefined;
   #statements = 0;
@@ -337,7 +339,7 @@ class PostgresSession {
     if (this.#masking !== undefined && this.#maskCatalog !== undefined) this.#masker = this.#createMasker(this.#masking, this.#maskCatalog);
     this.#stored = true;
     const recordingPath = this.#recording?.path;
-    this.#services.store
+    this.#storedStart = this.#services.store
       .startSession({
         id: this.#id,
         subject: this.#identity?.subject ?? "",
@@ -349,8 +351,8 @@ class PostgresSession {
         gatewayId: this.#services.gatewayId,
         startedAt: this.#services.now(),
       })
-      .then(() => (recordingPath === undefined ? undefined : this.#services.store.setSessionRecording(this.#id, recordingPath)))
-      .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session start"));
+      .then(() => (recordingPath === undefined ? undefined : this.#services.store.setSessionRecording(this.#id, recordingPath)));
+    this.#storedStart.catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session start"));
     this.#services.metrics.sessionsActive.inc({ connection: this.#connection, transport: this.#target.transport.kind });
     this.#services.metrics.sessionOpenSeconds.observe({ connection: this.#connection }, (performance.now() - this.#openedAt) / 1000);
     this.#counted = true;
@@ -587,8 +589,8 @@ class PostgresSession {
     if (event.decision.effect !== "allow") {
       this.#logger.info({ effect: event.decision.effect, rule: event.decision.rule, classes: event.classes, reasons: event.decision.reasons }, "statement decision");
     }
-    this.#services.store
-      .recordDecision({
+    this.#services.decisions.add(
+      {
         id: randomUUID(),
         sessionId: this.#id,
         at: this.#services.now(),
@@ -597,8 +599,9 @@ class PostgresSession {
         effect: event.decision.effect,
         ...(event.decision.rule === undefined ? {} : { rule: event.decision.rule }),
         reasons: [...event.decision.reasons],
-      })
-      .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record a decision"));
+      },
+      this.#storedStart,
+    );
   }
 
   #flush(call: AgentCall, batch: Buffer[]): void {
@@ -819,7 +822,12 @@ class PostgresSession {
           });
     if (this.#stored) {
       finished
-        .then((sealed) => this.#services.store.endSession(this.#id, this.#services.now(), final, sealed))
+        .then(async (sealed) => {
+          // The counters the end row closes over include every decision of the session.
+          await this.#storedStart.catch(() => undefined);
+          await this.#services.decisions.flush();
+          await this.#services.store.endSession(this.#id, this.#services.now(), final, sealed);
+        })
         .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session end"));
     }
   }

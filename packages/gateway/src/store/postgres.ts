@@ -494,19 +494,44 @@ class PostgresStore implements Store {
   }
 
   async recordDecision(row: DecisionRow): Promise<void> {
-    checkDecision(row);
-    // One statement: the insert and the counters commit together.
+    await this.recordDecisions([row]);
+  }
+
+  async recordDecisions(rows: readonly DecisionRow[]): Promise<void> {
+    for (const row of rows) checkDecision(row);
+    const first = rows[0];
+    if (first === undefined) return;
+    const messages =
+      rows.length === 1
+        ? { conflict: { "*": `decision \`${first.id}\` already exists` }, notFound: `session \`${first.sessionId}\` not found` }
+        : { conflict: { "*": "a decision of the batch already exists" }, notFound: "a session of the batch was not found" };
+    // One statement: the inserts and the counters commit together.
     await this.#query(
-      "recordDecision",
-      { conflict: { "*": `decision \`${row.id}\` already exists` }, notFound: `session \`${row.sessionId}\` not found` },
-      `with decision as (
+      "recordDecisions",
+      messages,
+      `with input as (
+         select * from unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::jsonb[], $6::text[], $7::text[], $8::jsonb[], $9::text[])
+           with ordinality as t(id, session_id, at, sql, classes, effect, rule, reasons, review_id, n)),
+       decision as (
          insert into airlock_decisions (id, session_id, at, sql, classes, effect, rule, reasons, review_id)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning session_id, effect)
-       update airlock_sessions s set statements = s.statements + 1,
-         denied = s.denied + (case when d.effect = 'deny' then 1 else 0 end),
-         reviewed = s.reviewed + (case when d.effect = 'review' then 1 else 0 end)
-       from decision d where s.id = d.session_id`,
-      [row.id, row.sessionId, row.at, row.sql, row.classes, row.effect, row.rule ?? null, row.reasons, row.reviewId ?? null],
+         select id, session_id, at, sql, array(select jsonb_array_elements_text(classes)), effect, rule, array(select jsonb_array_elements_text(reasons)), review_id from input order by n
+         returning session_id, effect),
+       counts as (
+         select session_id, count(*) as statements, count(*) filter (where effect = 'deny') as denied, count(*) filter (where effect = 'review') as reviewed
+         from decision group by session_id)
+       update airlock_sessions s set statements = s.statements + c.statements, denied = s.denied + c.denied, reviewed = s.reviewed + c.reviewed
+       from counts c where s.id = c.session_id`,
+      [
+        rows.map((row) => row.id),
+        rows.map((row) => row.sessionId),
+        rows.map((row) => row.at),
+        rows.map((row) => row.sql),
+        rows.map((row) => JSON.stringify(row.classes)),
+        rows.map((row) => row.effect),
+        rows.map((row) => row.rule ?? null),
+        rows.map((row) => JSON.stringify(row.reasons)),
+        rows.map((row) => row.reviewId ?? null),
+      ],
     );
   }
 

@@ -276,24 +276,22 @@ class SqliteStore implements Store {
   }
 
   async recordDecision(row: DecisionRow): Promise<void> {
-    checkDecision(row);
-    const messages = { conflict: `decision \`${row.id}\` already exists`, notFound: `session \`${row.sessionId}\` not found` };
-    this.#run("recordDecision", messages, () => {
+    await this.recordDecisions([row]);
+  }
+
+  async recordDecisions(rows: readonly DecisionRow[]): Promise<void> {
+    for (const row of rows) checkDecision(row);
+    const first = rows[0];
+    if (first === undefined) return;
+    const messages = rows.length === 1 ? { conflict: `decision \`${first.id}\` already exists`, notFound: `session \`${first.sessionId}\` not found` } : { conflict: "a decision of the batch already exists", notFound: "a session of the batch was not found" };
+    this.#run("recordDecisions", messages, () => {
+      const insert = this.#prepare("insert into decisions (id, session_id, at, sql, classes, effect, rule, reasons, review_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      const count = this.#prepare("update sessions set statements = statements + 1, denied = denied + ?, reviewed = reviewed + ? where id = ?");
       this.#db.transaction(() => {
-        this.#prepare("insert into decisions (id, session_id, at, sql, classes, effect, rule, reasons, review_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?)")
-          .run(
-            row.id,
-            row.sessionId,
-            iso(row.at),
-            row.sql,
-            JSON.stringify(row.classes),
-            row.effect,
-            row.rule ?? null,
-            JSON.stringify(row.reasons),
-            row.reviewId ?? null,
-          );
-        this.#prepare("update sessions set statements = statements + 1, denied = denied + ?, reviewed = reviewed + ? where id = ?")
-          .run(row.effect === "deny" ? 1 : 0, row.effect === "review" ? 1 : 0, row.sessionId);
+        for (const row of rows) {
+          insert.run(row.id, row.sessionId, iso(row.at), row.sql, JSON.stringify(row.classes), row.effect, row.rule ?? null, JSON.stringify(row.reasons), row.reviewId ?? null);
+          count.run(row.effect === "deny" ? 1 : 0, row.effect === "review" ? 1 : 0, row.sessionId);
+        }
       })();
     });
   }

@@ -202,6 +202,8 @@ export interface Store {
   listSessions(filter?: SessionFilter): Promise<SessionRow[]>;
   /** Records a decision and bumps the session's counters; `not_found` without the session, `conflict` if the id exists. */
   recordDecision(row: DecisionRow): Promise<void>;
+  /** Records decisions (of any sessions) in one transaction: all or none, errors as recordDecision. */
+  recordDecisions(rows: readonly DecisionRow[]): Promise<void>;
   /** The session's decisions, in time order. */
   listDecisions(sessionId: string): Promise<DecisionRow[]>;
   /** Adds a pending review; `conflict` if the id exists. Emits an event. */

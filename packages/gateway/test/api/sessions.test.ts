@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSessionsApi, verifySessionRecording, writeApiReply, type ApiReply, type SessionsApi } from "../../src/api/sessions.js";
-import { createRecorder } from "../../src/recording/recorder.js";
+import { createRecorder, type Recorder } from "../../src/recording/recorder.js";
 import { openStore, type SessionRow, type Store } from "../../src/store/index.js";
 
 const logger = createLogger({ name: "sessions-api-test", level: "silent", destination: { write: () => undefined } });
@@ -17,6 +17,7 @@ let recordings: string;
 let store: Store;
 let api: SessionsApi;
 /** Recordings of sessions left open, finished (their files closed) when the tests end. */
+const recorders: Recorder[] = [];
 const unfinished: { finish(event: Record<string, unknown>): Promise<unknown> }[] = [];
 
 /** A recorded session in the store: started, recorded, and (unless `open`) ended and sealed. */
@@ -25,7 +26,8 @@ async function session(options: { subject?: string; connection?: string; started
   const startedAt = options.startedAt ?? new Date("2030-01-02T03:04:05.000Z");
   const gatewayId = `gw-${id}`;
   await store.startSession({ id, subject: options.subject ?? "repo:acme/api", issuer: "ci", groups: ["feature-test"], connection: options.connection ?? "orders", transport: "tunnel", clientAddress: "127.0.0.1:5000", gatewayId, startedAt });
-  const recorder = createRecorder({ dir: recordings, fsync: "statement", intervalMs: 5, logger, now: () => new Date(startedAt.getTime() + 5) });
+  const recorder = await createRecorder({ gatewayId: `test-${randomUUID()}`, dir: recordings, fsync: "statement", intervalMs: 5, logger, now: () => new Date(startedAt.getTime() + 5) });
+  recorders.push(recorder);
   const recording = await recorder.open(id, startedAt);
   await store.setSessionRecording(id, recording.path);
   await recording.append({ type: "session_start", session: id, connection: options.connection ?? "orders" });
@@ -67,7 +69,7 @@ beforeAll(async () => {
   recordings = join(root, "recordings");
   await mkdir(recordings);
   store = await openStore(`sqlite:${join(root, "airlock.db")}`);
-  api = createSessionsApi({ store, recordingsDir: recordings });
+  api = createSessionsApi({ store, recordingsDir: recordings, flush: async (path) => { for (const recorder of recorders) await recorder.flush(path); } });
 });
 afterAll(async () => {
   for (const recording of unfinished) await recording.finish({ type: "session_end", outcome: "test_over", statements: 0, ms: 0 });

@@ -1,11 +1,12 @@
 import { createLogger } from "@airlock/runtime";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { genesisHash, sealLine, verifyLines } from "../../src/recording/chain.js";
-import { createRecorder, recordingPath, type RecorderOptions } from "../../src/recording/recorder.js";
+import { recoverJournal } from "../../src/recording/journal.js";
+import { createRecorder, journalDir, recordingPath, type RecorderOptions } from "../../src/recording/recorder.js";
 
 const logs: string[] = [];
 const logger = createLogger({ name: "recording-test", level: "debug", destination: { write: (line: string) => void logs.push(line) } });
@@ -22,7 +23,7 @@ const STARTED = new Date("2030-01-02T03:04:05.678Z");
 
 /** A finished recording of a short session: session_start, four statements with their results, session_end (10 records). */
 async function recordSession(options: Partial<RecorderOptions> = {}): Promise<{ id: string; path: string; text: string; lines: string[]; seal: { records: number; lastHash: string } }> {
-  const recorder = createRecorder({ dir, fsync: "statement", intervalMs: 5, logger, now: () => new Date(), ...options });
+  const recorder = await createRecorder({ gatewayId: `test-${randomUUID()}`, dir, fsync: "statement", intervalMs: 5, logger, now: () => new Date(), ...options });
   const id = `s-${randomUUID()}`;
   const recording = await recorder.open(id, STARTED);
   await recording.append({
@@ -173,7 +174,8 @@ describe("tampering", () => {
 
 describe("fsync modes", () => {
   it.each(["statement", "interval"] as const)("%s: events appended and noted at once land in order and verify", async (fsync) => {
-    const recorder = createRecorder({ dir, fsync, intervalMs: 20, logger, now: () => new Date() });
+    const gatewayId = `test-${randomUUID()}`;
+    const recorder = await createRecorder({ gatewayId, dir, fsync, intervalMs: 20, logger, now: () => new Date() });
     const id = `s-${randomUUID()}`;
     const recording = await recorder.open(id, new Date());
     const appended: Promise<void>[] = [];
@@ -182,10 +184,15 @@ describe("fsync modes", () => {
       recording.note({ type: "result", rows: [[String(n)]], rowCount: 1, tag: "SELECT 1", bytes: 20, ms: 0.1 });
     }
     await Promise.all(appended);
-    // Every awaited append is on disk: the file already verifies up to the last one.
-    const before = verifyLines(id, await readFile(recording.path, "utf8"));
+    // Every awaited append is durable: what is on disk now (the journal and whatever part of the
+    // session file was written), recovered as after a crash, verifies up to the last one.
+    const snapshot = await mkdtemp(join(tmpdir(), "airlock-crash-"));
+    await cp(dir, snapshot, { recursive: true });
+    await recoverJournal(journalDir(snapshot, gatewayId), snapshot, logger);
+    const before = verifyLines(id, await readFile(join(snapshot, relative(dir, recording.path)), "utf8"));
     expect(before).toMatchObject({ ok: true, ended: false });
     expect(before.records).toBeGreaterThanOrEqual(59);
+    await rm(snapshot, { recursive: true, force: true });
     const seal = await recording.finish({ type: "session_end", outcome: "client_closed", statements: 30, ms: 5 });
     expect(seal.records).toBe(61);
     const text = await readFile(recording.path, "utf8");
@@ -200,12 +207,73 @@ describe("fsync modes", () => {
   });
 });
 
+describe("the journal", () => {
+  it("recovery drops a torn line of a session file and of the journal, and appends only the missing lines", async () => {
+    const root = await mkdtemp(join(tmpdir(), "airlock-journal-"));
+    try {
+      const gatewayId = `test-${randomUUID()}`;
+      const recorder = await createRecorder({ gatewayId, dir: root, fsync: "statement", intervalMs: 5, logger, now: () => new Date() });
+      const id = `s-${randomUUID()}`;
+      const recording = await recorder.open(id, new Date());
+      for (let n = 1; n <= 5; n++) await recording.append({ type: "statement", sql: `select ${n}`, classes: ["read"], effect: "allow", reasons: [] });
+      await recorder.close();
+      // The crash: the session file holds the first two lines and half of the third; the journal ends with a torn line.
+      const lines = (await readdir(journalDir(root, gatewayId))).map((name) => join(journalDir(root, gatewayId), name));
+      expect(lines).toHaveLength(1);
+      const fileLines = (await readFile(lines[0] ?? "", "utf8")).trim().split("\n").map((entry) => entry.slice(entry.indexOf("\t") + 1));
+      expect(fileLines).toHaveLength(5);
+      await writeFile(recording.path, `${fileLines.slice(0, 2).join("\n")}\n${(fileLines[2] ?? "").slice(0, 40)}`);
+      await appendFile(lines[0] ?? "", `${relative(root, recording.path)}\t{"seq":6,"at":"torn`);
+
+      expect(await recoverJournal(journalDir(root, gatewayId), root, logger)).toEqual({ sessions: 1, lines: 3 });
+      const text = await readFile(recording.path, "utf8");
+      expect(text).toBe(`${fileLines.join("\n")}\n`);
+      expect(verifyLines(id, text)).toMatchObject({ ok: true, records: 5, ended: false });
+      expect(await readdir(journalDir(root, gatewayId))).toEqual([]);
+      // Nothing left to do a second time.
+      expect(await recoverJournal(journalDir(root, gatewayId), root, logger)).toEqual({ sessions: 0, lines: 0 });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it("begins new segments and removes old ones once every open session file holds their lines", async () => {
+    const root = await mkdtemp(join(tmpdir(), "airlock-journal-"));
+    try {
+      const gatewayId = `test-${randomUUID()}`;
+      const recorder = await createRecorder({ gatewayId, dir: root, fsync: "statement", intervalMs: 5, segmentBytes: 4096, logger, now: () => new Date() });
+      const sessions = await Promise.all([1, 2, 3].map(async (n) => ({ id: `s-${n}-${randomUUID()}`, recording: await recorder.open(`s-${n}-${randomUUID()}`, new Date()) })));
+      for (let n = 1; n <= 100; n++) {
+        await Promise.all(sessions.map(({ recording }) => recording.append({ type: "statement", sql: `select ${n}, '${"x".repeat(50)}'`, classes: ["read"], effect: "allow", reasons: [] })));
+      }
+      // 300 lines of ~250 bytes: about 18 segments were begun; the checkpoints removed all but the newest few.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const segments = await readdir(journalDir(root, gatewayId));
+      expect(segments.length).toBeLessThanOrEqual(3);
+      expect(Math.max(...segments.map((name) => Number.parseInt(name, 10)))).toBeGreaterThan(10);
+      // A crash now loses nothing: the files plus what is left of the journal hold all 100 statements of each.
+      const snapshot = await mkdtemp(join(tmpdir(), "airlock-crash-"));
+      await cp(root, snapshot, { recursive: true });
+      await recoverJournal(journalDir(snapshot, gatewayId), snapshot, logger);
+      for (const { recording } of sessions) {
+        const text = await readFile(join(snapshot, relative(root, recording.path)), "utf8");
+        expect(text.trim().split("\n")).toHaveLength(100);
+      }
+      await rm(snapshot, { recursive: true, force: true });
+      for (const { recording } of sessions) await recording.finish({ type: "session_end", outcome: "client_closed", statements: 100, ms: 1 });
+      await recorder.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("retention", () => {
   it("prune removes day folders past the cutoff only, and counts their recordings", async () => {
     const root = await mkdtemp(join(tmpdir(), "airlock-prune-"));
     try {
       const now = new Date("2030-03-10T12:00:00.000Z");
-      const recorder = createRecorder({ dir: root, fsync: "statement", intervalMs: 5, logger, now: () => now });
+      const recorder = await createRecorder({ gatewayId: `test-${randomUUID()}`, dir: root, fsync: "statement", intervalMs: 5, logger, now: () => now });
       const days = ["2030-01-01T08:00:00.000Z", "2030-03-01T23:59:59.999Z", "2030-03-01T01:00:00.000Z", "2030-03-02T10:00:00.000Z", "2030-03-03T00:00:00.000Z", "2030-03-09T00:00:00.000Z", "2030-03-10T11:00:00.000Z"];
       for (const day of days) {
         const recording = await recorder.open(`s-${randomUUID()}`, new Date(day));
@@ -219,10 +287,10 @@ describe("retention", () => {
 
       // 7 days: the cutoff is 2030-03-03T12:00Z; a folder goes once its whole day is before it.
       expect(await recorder.prune(7 * 86_400_000)).toBe(4);
-      expect((await readdir(root)).sort()).toEqual(["2030-03-03", "2030-03-09", "2030-03-10", "2030-1-1", "README", "archive"]);
+      expect((await readdir(root)).sort()).toEqual([".journal", "2030-03-03", "2030-03-09", "2030-03-10", "2030-1-1", "README", "archive"]);
       expect(await readdir(join(root, "archive"))).toEqual(["old.jsonl"]);
       expect(await recorder.prune(7 * 86_400_000)).toBe(0);
-      expect(await createRecorder({ dir: join(root, "missing"), fsync: "statement", intervalMs: 5, logger, now: () => now }).prune(1)).toBe(0);
+      expect(await (await createRecorder({ gatewayId: `test-${randomUUID()}`, dir: join(root, "missing"), fsync: "statement", intervalMs: 5, logger, now: () => now })).prune(1)).toBe(0);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

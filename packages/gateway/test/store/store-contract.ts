@@ -356,6 +356,25 @@ export function describeStoreContract(name: string, open: () => Promise<Store>):
         await storeError(store.recordDecision({ ...row, id: `d-${unique()}`, sessionId: `missing-${unique()}` }), "not_found");
         expect(await store.getSession(session.id)).toMatchObject({ statements: 1, denied: 1, reviewed: 0 });
       });
+
+      it("records a batch of decisions of several sessions in order, all or none", async () => {
+        const a = sessionStart();
+        const b = sessionStart();
+        await store.startSession(a);
+        await store.startSession(b);
+        const t0 = Date.now();
+        const row = (sessionId: string, n: number, effect: DecisionRow["effect"]): DecisionRow => ({ id: `d-${unique()}`, sessionId, at: new Date(t0), sql: `select ${n}`, classes: ["read"], effect, reasons: effect === "allow" ? [] : [`${effect} ${n}`] });
+        const batch = [row(a.id, 1, "allow"), row(b.id, 2, "deny"), row(a.id, 3, "review"), row(a.id, 4, "deny"), row(b.id, 5, "allow")];
+        await store.recordDecisions(batch);
+        expect((await store.listDecisions(a.id)).map((decision) => decision.sql)).toEqual(["select 1", "select 3", "select 4"]);
+        expect((await store.listDecisions(b.id)).map((decision) => decision.sql)).toEqual(["select 2", "select 5"]);
+        expect(await store.getSession(a.id)).toMatchObject({ statements: 3, denied: 1, reviewed: 1 });
+        expect(await store.getSession(b.id)).toMatchObject({ statements: 2, denied: 1, reviewed: 0 });
+        // One row of an unknown session fails the whole batch; nothing of it is kept.
+        await storeError(store.recordDecisions([row(a.id, 6, "allow"), row(`missing-${unique()}`, 7, "allow")]), "not_found");
+        expect(await store.getSession(a.id)).toMatchObject({ statements: 3 });
+        await store.recordDecisions([]);
+      });
     });
 
     describe("reviews", () => {
