@@ -1,4 +1,4 @@
-import { decideConnection, decideStatement, type ConnectionDecision, type Grant } from "@airlock/policy";
+import { decideStatement, type ConnectionDecision, type Grant } from "@airlock/policy";
 import { create, packFrames, Protocol, SessionResponseSchema, unpackFrames, type Frames, type SessionRequest } from "@airlock/proto";
 import { isLoopback, type Logger } from "@airlock/runtime";
 import { backend, createPgFramer, frontend, frontendName, pg, WireError, type PgMessage } from "@airlock/wire";
@@ -15,6 +15,7 @@ import { PostgresMasker, type MaskCatalog } from "../mask/index.js";
 import type { ConnectionMasking } from "./context.js";
 import type { StatementDecision } from "@airlock/policy";
 import type { GatewayServices, SessionTarget } from "./context.js";
+import { admitSession, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type SessionScope } from "./common.js";
 
 /**
  * A session's lifecycle, one state at a time:
@@ -251,47 +252,19 @@ class PostgresSession {
   async #open(identity: Identity, parameters: ReadonlyMap<string, string>): Promise<void> {
     this.#identity = identity;
     this.#logger = this.#logger.child({ principal: identity.subject, issuer: identity.issuer, groups: identity.groups });
-    this.#grants = (await this.#services.store.activeGrants(identity.subject, this.#connection, this.#services.now())).map((grant) => ({
-      connection: grant.connection,
-      expiresAt: grant.expiresAt,
-    }));
-    const decision = decideConnection({ principal: identity, connection: this.#connection, now: this.#services.now(), policies: this.#services.policies, grants: this.#grants });
-    if (decision.effect === "deny") {
-      this.#logger.warn({ reasons: decision.reasons }, "session refused by policy");
-      this.#refuse("28000", "policy_denied", `access to connection \`${this.#connection}\` is not granted to this identity`, undefined);
+    const admitted = await admitSession(this.#scope(), identity);
+    if (!admitted.ok) {
+      this.#refuse(admitted.reason === "policy_denied" ? "28000" : admitted.reason === "masking_unavailable" ? "58000" : "58030", admitted.reason, admitted.message, undefined);
       return;
     }
-    const masking = this.#services.masking.get(this.#connection);
-    if (masking !== undefined && !decision.unmasked) {
-      try {
-        this.#maskCatalog = await masking.catalog.get();
-        this.#masking = masking;
-      } catch (error) {
-        this.#logger.error({ err: (error as Error).message }, "cannot read the catalog masking needs");
-        this.#refuse("58000", "masking_unavailable", `connection \`${this.#connection}\` is unavailable: masking cannot read its catalog`, undefined);
-        return;
-      }
+    const decision = admitted.decision;
+    this.#grants = admitted.grants;
+    if (admitted.masking !== undefined) {
+      this.#masking = admitted.masking.config;
+      this.#maskCatalog = admitted.masking.catalog;
     }
-    try {
-      this.#recording = await this.#services.recorder.open(this.#id, this.#services.now());
-      await this.#recording.append({
-        type: "session_start",
-        session: this.#id,
-        gateway: this.#services.gatewayId,
-        connection: this.#connection,
-        transport: this.#target.transport.kind,
-        client: this.#target.transport.remoteAddress,
-        identity: { subject: identity.subject, issuer: identity.issuer, issuerUrl: identity.issuerUrl, groups: identity.groups, claims: recordedClaims(identity.claims) },
-        rules: decision.rules,
-      });
-      this.#results = new PostgresResultRecorder(this.#recording, this.#services.recording.sampleRows);
-    } catch (error) {
-      this.#logger.error({ err: (error as Error).message }, "cannot record the session");
-      if (this.#services.recording.failClosed) {
-        this.#refuse("58030", "recording_failed", "the session cannot be recorded, so it is refused", undefined);
-        return;
-      }
-    }
+    this.#recording = admitted.recording;
+    if (this.#recording !== undefined) this.#results = new PostgresResultRecorder(this.#recording, this.#services.recording.sampleRows);
     const passed: Record<string, string> = {};
     for (const [key, value] of parameters) if (!WITHHELD_PARAMETERS.has(key)) passed[key] = value;
     let call: AgentCall;
@@ -338,21 +311,7 @@ class PostgresSession {
     this.#gate = this.#createGate(this.#identity as Identity);
     if (this.#masking !== undefined && this.#maskCatalog !== undefined) this.#masker = this.#createMasker(this.#masking, this.#maskCatalog);
     this.#stored = true;
-    const recordingPath = this.#recording?.path;
-    this.#storedStart = this.#services.store
-      .startSession({
-        id: this.#id,
-        subject: this.#identity?.subject ?? "",
-        issuer: this.#identity?.issuer ?? "",
-        groups: [...(this.#identity?.groups ?? [])],
-        connection: this.#connection,
-        transport: this.#target.transport.kind,
-        clientAddress: this.#target.transport.remoteAddress,
-        gatewayId: this.#services.gatewayId,
-        startedAt: this.#services.now(),
-      })
-      .then(() => (recordingPath === undefined ? undefined : this.#services.store.setSessionRecording(this.#id, recordingPath)));
-    this.#storedStart.catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session start"));
+    this.#storedStart = storeSessionStart(this.#scope(), this.#identity as Identity, this.#recording?.path);
     this.#services.metrics.sessionsActive.inc({ connection: this.#connection, transport: this.#target.transport.kind });
     this.#services.metrics.sessionOpenSeconds.observe({ connection: this.#connection }, (performance.now() - this.#openedAt) / 1000);
     this.#counted = true;
@@ -522,86 +481,28 @@ class PostgresSession {
   }
 
   async #review(principal: Identity, event: StatementEvent): Promise<ReviewOutcome> {
-    const decision = event.decision;
-    const pending = await this.#services.approvals.request({
-      kind: "statement",
-      sessionId: this.#id,
-      subject: principal.subject,
-      connection: this.#connection,
-      sql: event.sql,
-      classes: event.classes,
-      rule: decision.rule ?? "",
-      reasons: decision.reasons,
-      reviewerGroups: decision.reviewers ?? [],
-      approvalsRequired: decision.approvals ?? 1,
-      timeoutMs: decision.reviewTimeoutMs ?? 600_000,
+    const outcome = await reviewStatement(this.#scope(), principal, event, {
+      recording: this.#recording,
+      onPending: (cancel) => (this.#cancelReview = cancel),
+      notify: (text, detail) => {
+        if (this.#state.name !== "closed") this.#client.write(pg.encodeNotice(text, detail));
+      },
     });
-    const id = pending.review.id;
-    this.#cancelReview = () => pending.cancel();
-    this.#logger.info({ review: id, rule: decision.rule }, "statement held for review");
-    if (this.#state.name !== "closed") {
-      this.#client.write(pg.encodeNotice(`airlock: statement held for review ${id}: approve with ${this.#services.approvals.describe(id)}`, decision.reasons.join("; ")));
-    }
-    const row = await pending.outcome;
     this.#cancelReview = undefined;
-    this.#logger.info({ review: id, status: row.status }, "review ended");
-    this.#recording?.note({ type: "review", review: id, status: row.status, actions: row.actions.map((action) => ({ ...action, at: action.at.toISOString() })) });
     this.#unsynced = true;
-    if (row.status === "approved") return { approved: true };
-    const last = row.actions.filter((action) => action.action === "reject").at(-1);
-    const why = row.status === "rejected" ? `rejected by ${last?.reviewer ?? "a reviewer"}${last?.reason ? `: ${last.reason}` : ""}` : row.status === "expired" ? "no reviewer decided in time" : row.status;
-    return { approved: false, message: `statement not approved (review ${id}): ${why}` };
+    return outcome;
   }
 
   #onDecision(event: StatementEvent): void {
-    const { metrics } = this.#services;
     this.#statements++;
     if (event.decision.effect !== "deny" && event.classes.includes("ddl")) this.#schemaChanged = true;
-    this.#recording?.note({
-      type: "statement",
-      protocol: event.protocol,
-      sql: event.sql,
-      classes: event.classes,
-      effect: event.decision.effect,
-      ...(event.decision.rule === undefined ? {} : { rule: event.decision.rule }),
-      reasons: event.decision.reasons,
-      ...(event.copiesData === true ? { copiesData: true } : {}),
-    });
+    recordStatementDecision(this.#scope(), this.#identity, this.#recording, this.#storedStart, event);
     this.#unsynced = true;
-    this.#services.audit({
-      time: this.#services.now().toISOString(),
-      type: "decision",
-      session: this.#id,
-      gateway: this.#services.gatewayId,
-      subject: this.#identity?.subject,
-      issuer: this.#identity?.issuer,
-      groups: this.#identity?.groups,
-      connection: this.#connection,
-      effect: event.decision.effect,
-      rule: event.decision.rule,
-      classes: event.classes,
-      reasons: event.decision.reasons,
-      sql: event.sql,
-    });
-    for (const statementClass of event.classes.length === 0 ? ["unparsed"] : event.classes) {
-      metrics.statements.inc({ connection: this.#connection, class: statementClass, decision: event.decision.effect });
-    }
-    if (event.decision.effect !== "allow") {
-      this.#logger.info({ effect: event.decision.effect, rule: event.decision.rule, classes: event.classes, reasons: event.decision.reasons }, "statement decision");
-    }
-    this.#services.decisions.add(
-      {
-        id: randomUUID(),
-        sessionId: this.#id,
-        at: this.#services.now(),
-        sql: event.sql,
-        classes: [...event.classes],
-        effect: event.decision.effect,
-        ...(event.decision.rule === undefined ? {} : { rule: event.decision.rule }),
-        reasons: [...event.decision.reasons],
-      },
-      this.#storedStart,
-    );
+  }
+
+  /** This session as the shared steps (common.ts) see it. */
+  #scope(): SessionScope {
+    return { id: this.#id, services: this.#services, target: this.#target, logger: this.#logger };
   }
 
   #flush(call: AgentCall, batch: Buffer[]): void {
@@ -805,31 +706,16 @@ class PostgresSession {
     else this.#client.destroy();
     // Some clients never close their side; do not keep the socket forever.
     setTimeout(() => this.#client.destroy(), 5_000).unref();
-    if (this.#counted) {
-      const final = this.#outcome === "closed" ? outcome : this.#outcome;
-      this.#services.metrics.sessionsActive.dec({ connection: this.#connection, transport: this.#target.transport.kind });
-      this.#services.metrics.sessions.inc({ connection: this.#connection, transport: this.#target.transport.kind, outcome: final });
-      this.#logger.info({ outcome: final }, "session ended");
-    }
     const final = this.#outcome === "closed" ? outcome : this.#outcome;
-    const recording = this.#recording;
-    const finished =
-      recording === undefined
-        ? Promise.resolve(undefined)
-        : recording.finish({ type: "session_end", outcome: final, statements: this.#statements, ms: Math.round(performance.now() - this.#openedAt) }).catch((error: unknown) => {
-            this.#logger.error({ err: String(error) }, "cannot finish the recording");
-            return undefined;
-          });
-    if (this.#stored) {
-      finished
-        .then(async (sealed) => {
-          // The counters the end row closes over include every decision of the session.
-          await this.#storedStart.catch(() => undefined);
-          await this.#services.decisions.flush();
-          await this.#services.store.endSession(this.#id, this.#services.now(), final, sealed);
-        })
-        .catch((error: unknown) => this.#logger.error({ err: String(error) }, "cannot record the session end"));
-    }
+    endSessionBookkeeping(this.#scope(), {
+      outcome: final,
+      counted: this.#counted,
+      stored: this.#stored,
+      storedStart: this.#storedStart,
+      recording: this.#recording,
+      statements: this.#statements,
+      openedAt: this.#openedAt,
+    });
   }
 }
 
@@ -860,11 +746,3 @@ function firstMessage(call: AgentCall): Promise<SessionRequest | undefined> {
 /** The session already ended because its recording failed. */
 class RecordingFailed extends Error {}
 
-/** Claims kept in the recording: who and where from, never the token itself. */
-const RECORDED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "repository", "repository_owner", "ref", "ref_type", "environment", "workflow", "job_workflow_ref", "run_id", "actor", "project_path", "ref_protected", "pipeline_id", "namespace_path", "user_login", "email", "groups"];
-
-function recordedClaims(claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of RECORDED_CLAIMS) if (claims[key] !== undefined) out[key] = claims[key];
-  return out;
-}
