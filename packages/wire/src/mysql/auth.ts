@@ -1,4 +1,5 @@
-import { constants, createHash, publicEncrypt, timingSafeEqual } from "node:crypto";
+import { constants, createHash, privateDecrypt, publicEncrypt, timingSafeEqual, type KeyLike } from "node:crypto";
+import { WireError } from "../errors.js";
 
 /**
  * Password scrambles of the MySQL authentication plugins: pure functions of the password, the
@@ -8,6 +9,16 @@ import { constants, createHash, publicEncrypt, timingSafeEqual } from "node:cryp
 
 /** Length of the scramble (nonce) of mysql_native_password and caching_sha2_password. */
 const SCRAMBLE = 20;
+/** Bytes RSA-OAEP with SHA-1 adds to what it encrypts: 2 * 20 + 2. */
+const OAEP_SHA1_OVERHEAD = 42;
+
+/** The client-side plugin names of the handshake, AuthSwitchRequest and HandshakeResponse41. */
+export const authPluginNames = {
+  mysql_native_password: "mysql_native_password",
+  caching_sha2_password: "caching_sha2_password",
+  mysql_clear_password: "mysql_clear_password",
+  sha256_password: "sha256_password",
+} as const;
 
 /**
  * mysql_native_password's answer: SHA1(password) XOR SHA1(scramble + SHA1(SHA1(password))). An
@@ -62,6 +73,70 @@ export function encryptPasswordRsa(password: string | Buffer, scramble: Buffer, 
   const plain = Buffer.concat([typeof password === "string" ? Buffer.from(password, "utf8") : password, Buffer.from([0])]);
   for (let i = 0; i < plain.length; i++) plain[i] = (plain[i] ?? 0) ^ (nonce[i % SCRAMBLE] ?? 0);
   return publicEncrypt({ key: publicKeyPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, plain);
+}
+
+/** SHA256(SHA256(password)): what caching_sha2_password keeps in its cache to check the fast path. */
+export function cachingSha2PasswordHash(password: string | Buffer): Buffer {
+  return sha256(sha256(password));
+}
+
+/**
+ * Checks a caching_sha2_password fast-path answer as the server does with its cached entry:
+ * SHA256(answer XOR SHA256(stored + scramble)) must equal the stored SHA256(SHA256(password)).
+ * An empty answer (an empty password) never matches; the caller decides about empty passwords.
+ */
+export function verifyCachingSha2Scramble(response: Buffer, scramble: Buffer, sha256sha256Password: Buffer): boolean {
+  if (sha256sha256Password.length !== 32) throw new TypeError("sha256sha256Password must be 32 bytes");
+  const nonce = nonceOf(scramble);
+  if (response.length !== 32) return false;
+  const candidate = sha256(xor(response, sha256(sha256sha256Password, nonce)));
+  return timingSafeEqual(candidate, sha256sha256Password);
+}
+
+/**
+ * The server's side of {@link encryptPasswordRsa}: decrypts with the private key (RSA-OAEP, SHA-1),
+ * XORs with the scramble repeated and returns the password without its NUL. A ciphertext that does
+ * not decrypt, or a password that is not NUL-terminated, is a WireError("malformed_message").
+ */
+export function decryptPasswordRsa(encrypted: Buffer, scramble: Buffer, privateKey: KeyLike): Buffer {
+  const nonce = nonceOf(scramble);
+  let plain: Buffer;
+  try {
+    plain = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha1" }, encrypted);
+  } catch (cause) {
+    throw new WireError("malformed_message", "the RSA-encrypted password does not decrypt with the server's key", { cause });
+  }
+  for (let i = 0; i < plain.length; i++) plain[i] = (plain[i] ?? 0) ^ (nonce[i % SCRAMBLE] ?? 0);
+  return decodeClearPassword(plain);
+}
+
+/**
+ * The longest password, in bytes, that {@link encryptPasswordRsa} can carry under a key of
+ * `modulusBits`: the modulus in bytes, less OAEP's overhead and the NUL. 213 bytes for RSA-2048.
+ */
+export function maxRsaPasswordBytes(modulusBits: number): number {
+  return Math.max(0, Math.floor(modulusBits / 8) - OAEP_SHA1_OVERHEAD - 1);
+}
+
+/**
+ * The password in clear as mysql_clear_password and caching_sha2_password's full authentication
+ * over TLS send it: its bytes and a NUL. A password containing a NUL is a TypeError.
+ */
+export function encodeClearPassword(password: string | Buffer): Buffer {
+  const bytes = typeof password === "string" ? Buffer.from(password, "utf8") : password;
+  if (bytes.includes(0)) throw new TypeError("password must not contain a NUL byte");
+  return Buffer.concat([bytes, Buffer.from([0])]);
+}
+
+/**
+ * Reads a password sent in clear: the bytes up to the NUL that ends the packet. Some clients omit the
+ * NUL; a NUL anywhere else is a WireError("malformed_message"). Returns a view.
+ */
+export function decodeClearPassword(payload: Buffer): Buffer {
+  const end = payload.length > 0 && payload[payload.length - 1] === 0 ? payload.length - 1 : payload.length;
+  const password = payload.subarray(0, end);
+  if (password.includes(0)) throw new WireError("malformed_message", "the password sent in clear has a NUL byte before its end");
+  return password;
 }
 
 function nonceOf(scramble: Buffer): Buffer {
