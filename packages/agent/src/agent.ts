@@ -1,9 +1,12 @@
+import { Protocol } from "@airlock/proto";
 import type { Logger } from "@airlock/runtime";
 import type { AgentSettings } from "./config/load.js";
 import { startLink, type Link } from "./link/link.js";
 import type { AgentMetrics } from "./metrics.js";
 import { runPostgresSession, type LiveSession } from "./session/postgres.js";
+import { runMysqlSession } from "./session/mysql.js";
 import { readCatalog } from "./upstream/catalog.js";
+import { readMysqlCatalog } from "./upstream/mysql-catalog.js";
 
 /** Options of {@link startAgent}. */
 export interface AgentOptions {
@@ -40,14 +43,19 @@ export function startAgent(options: AgentOptions): Agent {
     ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
     onOpenSession(request, client, metadata) {
       const child = logger.child({ session: request.sessionId, connection: request.connection });
-      runPostgresSession(request, { client, metadata, target: settings.targets.get(request.connection), logger: child, metrics, live }).catch((error: unknown) => {
-        child.error({ err: String(error) }, "session failed");
-      });
+      const target = settings.targets.get(request.connection);
+      const failed = (error: unknown) => child.error({ err: String(error) }, "session failed");
+      if (target?.protocol === "mysql") {
+        if (request.protocol !== Protocol.MYSQL) child.warn({ protocol: request.protocol }, "the gateway opened a mysql connection with another protocol");
+        runMysqlSession(request, { client, metadata, target: target.mysql, logger: child, metrics, live }).catch(failed);
+        return;
+      }
+      runPostgresSession(request, { client, metadata, target: target?.postgres, logger: child, metrics, live }).catch(failed);
     },
     async onCatalog(request) {
       const target = settings.targets.get(request.connection);
       if (target === undefined) return { error: `connection \`${request.connection}\` is not served by this agent` };
-      const relations = await readCatalog(target);
+      const relations = target.protocol === "mysql" ? await readMysqlCatalog(target.mysql) : await readCatalog(target.postgres);
       logger.debug({ connection: request.connection, relations: relations.length }, "catalog read");
       return { relations };
     },

@@ -6,6 +6,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError } from "../../runtime/src/index.js";
 import { loadAgentSettings, type AgentSettings } from "../src/config/load.js";
 
+/** A PostgreSQL connection's target, or undefined. */
+function pgTarget(settings: AgentSettings, name: string) {
+  const target = settings.targets.get(name);
+  return target?.protocol === "postgres" ? target.postgres : undefined;
+}
+
 const dir = mkdtempSync(join(tmpdir(), "airlock-agent-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -82,7 +88,9 @@ describe("loadAgentSettings", () => {
     expect(settings.config.limits).toEqual({ max_message_bytes: 64 << 20, connect_timeout: 10_000 });
     expect(settings.gatewayCa).toBeUndefined();
     expect([...settings.targets.keys()]).toEqual(["orders"]);
-    const orders = settings.targets.get("orders");
+    const target = settings.targets.get("orders");
+    expect(target?.protocol).toBe("postgres");
+    const orders = target?.protocol === "postgres" ? target.postgres : undefined;
     expect(orders).toMatchObject({
       host: "127.0.0.1",
       port: 5432,
@@ -111,7 +119,8 @@ describe("loadAgentSettings", () => {
     const file = write(sample.replace("password_env: ORDERS_DB_PASSWORD }", "password_env: ORDERS_DB_PASSWORD, tls: { mode: verify-full, ca_file: db-ca.pem, server_name: db.internal } }"), {
       "db-ca.pem": "DB CA\n",
     });
-    const orders = loadAgentSettings(file, { AIRLOCK_AGENT_KEY: KEY, ORDERS_DB_PASSWORD: PASSWORD }).targets.get("orders");
+    const target = loadAgentSettings(file, { AIRLOCK_AGENT_KEY: KEY, ORDERS_DB_PASSWORD: PASSWORD }).targets.get("orders");
+    const orders = target?.protocol === "postgres" ? target.postgres : undefined;
     expect(orders?.tls.mode).toBe("verify-full");
     expect(orders?.tls.servername).toBe("db.internal");
     expect(orders?.tls.ca?.toString()).toBe("DB CA\n");
@@ -131,10 +140,10 @@ limits: { connect_timeout: 3s }
     writeFileSync(join(file, "..", "secrets", "orders"), `  ${PASSWORD}\n`);
     const settings = loadAgentSettings(file, {});
     expect(settings.key.reveal()).toBe(KEY);
-    expect(settings.targets.get("orders")?.password?.reveal()).toBe(PASSWORD);
-    expect(settings.targets.get("orders")?.database).toBe("airlock_svc");
-    expect(settings.targets.get("billing")?.password).toBeUndefined();
-    expect(settings.targets.get("billing")?.connectTimeoutMs).toBe(3000);
+    expect(pgTarget(settings, "orders")?.password?.reveal()).toBe(PASSWORD);
+    expect(pgTarget(settings, "orders")?.database).toBe("airlock_svc");
+    expect(pgTarget(settings, "billing")?.password).toBeUndefined();
+    expect(pgTarget(settings, "billing")?.connectTimeoutMs).toBe(3000);
   });
 
   it("reports a missing environment variable with its key path, never another secret", () => {
@@ -209,10 +218,10 @@ limits: { connect_timeout: 3s }
     const text = `${sample}  - { name: billing, host: db, port: 5432, user: billing, password_file: billing-pw }\n`;
     const file = write(text, { "billing-pw": OTHER_PASSWORD });
     const settings = loadAgentSettings(file, { AIRLOCK_AGENT_KEY: KEY, ORDERS_DB_PASSWORD: PASSWORD });
-    expect(settings.targets.get("billing")?.password?.reveal()).toBe(OTHER_PASSWORD);
+    expect(pgTarget(settings, "billing")?.password?.reveal()).toBe(OTHER_PASSWORD);
     expectRedacted(settings, [KEY, PASSWORD, OTHER_PASSWORD]);
     expect(JSON.stringify(settings.key)).toBe('"[redacted]"');
-    expect(inspect(settings.targets.get("orders"))).toContain("[redacted]");
+    expect(inspect(settings.targets.get("orders"), { depth: Infinity })).toContain("[redacted]");
   });
 
   it("never prints a key read from key_file", () => {
@@ -220,5 +229,37 @@ limits: { connect_timeout: 3s }
     const settings = loadAgentSettings(file, { ORDERS_DB_PASSWORD: PASSWORD });
     expect(settings.key.reveal()).toBe(KEY);
     expectRedacted(settings, [KEY, PASSWORD]);
+  });
+});
+
+describe("mysql connections", () => {
+  it("reads a mysql connection into a MySQL target, its schema optional, the server key from a file", () => {
+    const file = write(
+      `gateway: 127.0.0.1:8443
+name: vpc-a
+key_env: AIRLOCK_AGENT_KEY
+connections:
+  - { name: shop, protocol: mysql, host: 127.0.0.1, port: 3306, user: airlock_svc, password_env: ORDERS_DB_PASSWORD, server_public_key_file: server.pem }
+  - { name: orders, host: 127.0.0.1, port: 5432, user: airlock_svc, get_server_public_key: true }
+`,
+      { "server.pem": "PUBLIC KEY\n" },
+    );
+    expect(() => loadAgentSettings(file, { AIRLOCK_AGENT_KEY: KEY, ORDERS_DB_PASSWORD: PASSWORD })).toThrow(/connections\.1: server_public_key_file and get_server_public_key are for protocol mysql/);
+    const fixed = write(
+      `gateway: 127.0.0.1:8443
+name: vpc-a
+key_env: AIRLOCK_AGENT_KEY
+connections:
+  - { name: shop, protocol: mysql, host: 127.0.0.1, port: 3306, user: airlock_svc, password_env: ORDERS_DB_PASSWORD, server_public_key_file: server.pem }
+`,
+      { "server.pem": "PUBLIC KEY\n" },
+    );
+    const target = loadAgentSettings(fixed, { AIRLOCK_AGENT_KEY: KEY, ORDERS_DB_PASSWORD: PASSWORD }).targets.get("shop");
+    expect(target?.protocol).toBe("mysql");
+    const shop = target?.protocol === "mysql" ? target.mysql : undefined;
+    expect(shop).toMatchObject({ host: "127.0.0.1", port: 3306, user: "airlock_svc", getServerPublicKey: false, tls: { mode: "disable" } });
+    expect(shop?.database).toBeUndefined();
+    expect(shop?.serverPublicKey?.toString()).toBe("PUBLIC KEY\n");
+    expect(shop?.password?.reveal()).toBe(PASSWORD);
   });
 });

@@ -1,6 +1,7 @@
 import { ConfigError, deepFreeze, loadYamlConfig, Secret } from "@airlock/runtime";
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import type { MysqlTarget } from "../upstream/mysql.js";
 import type { PostgresTarget } from "../upstream/postgres.js";
 import { agentConfigSchema, type AgentConfig } from "./schema.js";
 
@@ -9,8 +10,11 @@ export interface AgentSettings {
   readonly config: AgentConfig;
   readonly key: Secret;
   readonly gatewayCa?: Buffer;
-  readonly targets: ReadonlyMap<string, PostgresTarget>;
+  readonly targets: ReadonlyMap<string, AgentTarget>;
 }
+
+/** A database the agent serves, by protocol. */
+export type AgentTarget = { readonly protocol: "postgres"; readonly postgres: PostgresTarget } | { readonly protocol: "mysql"; readonly mysql: MysqlTarget };
 
 /**
  * Reads agent.yaml and the secrets it points to (environment or files). Every problem is reported
@@ -49,27 +53,44 @@ export function loadAgentSettings(file: string, env: Readonly<Record<string, str
 
   const key = readSecret(config.key_env === undefined ? "key_file" : "key_env", { env: config.key_env, file: config.key_file });
   const gatewayCa = config.tls?.ca_file === undefined ? undefined : readFile("tls.ca_file", config.tls.ca_file);
-  const targets = new Map<string, PostgresTarget>();
+  const targets = new Map<string, AgentTarget>();
   config.connections.forEach((connection, index) => {
     const password = readSecret(`connections.${index}.${connection.password_env === undefined ? "password_file" : "password_env"}`, {
       env: connection.password_env,
       file: connection.password_file,
     });
     const ca = connection.tls.ca_file === undefined ? undefined : readFile(`connections.${index}.tls.ca_file`, connection.tls.ca_file);
-    targets.set(connection.name, {
+    const tls = {
+      mode: connection.tls.mode,
+      ...(ca === undefined ? {} : { ca }),
+      ...(connection.tls.server_name === undefined ? {} : { servername: connection.tls.server_name }),
+    };
+    const common = {
       host: connection.host,
       port: connection.port,
-      database: connection.database ?? connection.user,
       user: connection.user,
       ...(password === undefined ? {} : { password }),
-      tls: {
-        mode: connection.tls.mode,
-        ...(ca === undefined ? {} : { ca }),
-        ...(connection.tls.server_name === undefined ? {} : { servername: connection.tls.server_name }),
-      },
+      tls,
       connectTimeoutMs: config.limits.connect_timeout,
       maxMessageBytes: config.limits.max_message_bytes,
-    });
+    };
+    if (connection.protocol === "mysql") {
+      const key = connection.server_public_key_file === undefined ? undefined : readFile(`connections.${index}.server_public_key_file`, connection.server_public_key_file);
+      targets.set(connection.name, {
+        protocol: "mysql",
+        mysql: {
+          ...common,
+          ...(connection.database === undefined ? {} : { database: connection.database }),
+          ...(key === undefined ? {} : { serverPublicKey: key }),
+          getServerPublicKey: connection.get_server_public_key,
+        },
+      });
+      return;
+    }
+    if (connection.server_public_key_file !== undefined || connection.get_server_public_key) {
+      problems.push(`connections.${index}: server_public_key_file and get_server_public_key are for protocol mysql`);
+    }
+    targets.set(connection.name, { protocol: "postgres", postgres: { ...common, database: connection.database ?? connection.user } });
   });
   if (problems.length > 0 || key === undefined) throw new ConfigError(file, problems.length > 0 ? problems : ["no agent key"]);
   return deepFreeze({ config, key, ...(gatewayCa === undefined ? {} : { gatewayCa }), targets });

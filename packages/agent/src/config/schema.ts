@@ -7,6 +7,8 @@ const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an enviro
 const connection = z
   .object({
     name,
+    /** The database's protocol; the gateway's connection of this name must say the same. */
+    protocol: z.enum(["postgres", "mysql"]).default("postgres"),
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
     database: z.string().min(1).optional(),
@@ -17,6 +19,10 @@ const connection = z
       .object({ mode: z.enum(["disable", "require", "verify-full"]).default("disable"), ca_file: z.string().min(1).optional(), server_name: z.string().optional() })
       .strict()
       .default({ mode: "disable" }),
+    /** MySQL, caching_sha2_password without TLS: the server's RSA public key (PEM), like the mysql client's --server-public-key-path. */
+    server_public_key_file: z.string().min(1).optional(),
+    /** MySQL, caching_sha2_password without TLS and without a key file: ask the server for its key (trusts the network path). */
+    get_server_public_key: z.boolean().default(false),
   })
   .strict()
   .refine((value) => value.password_env === undefined || value.password_file === undefined, { message: "set password_env or password_file, not both" });

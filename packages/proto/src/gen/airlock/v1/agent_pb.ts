@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file airlock/v1/agent.proto.
  */
 export const file_airlock_v1_agent: GenFile = /*@__PURE__*/
-  fileDesc("ChZhaXJsb2NrL3YxL2FnZW50LnByb3RvEgphaXJsb2NrLnYxIpoBCgtMaW5rUmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmFpcmxvY2sudjEuQWdlbnRIZWxsb0gAEioKCWhlYXJ0YmVhdBgCIAEoCzIVLmFpcmxvY2sudjEuSGVhcnRiZWF0SAASLgoHY2F0YWxvZxgDIAEoCzIbLmFpcmxvY2sudjEuQ2F0YWxvZ1Jlc3BvbnNlSABCBgoEa2luZCKFAgoMTGlua1Jlc3BvbnNlEiwKCGFjY2VwdGVkGAEgASgLMhguYWlybG9jay52MS5MaW5rQWNjZXB0ZWRIABIvCgxvcGVuX3Nlc3Npb24YAiABKAsyFy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uSAASMwoOY2FuY2VsX3Nlc3Npb24YAyABKAsyGS5haXJsb2NrLnYxLkNhbmNlbFNlc3Npb25IABIqCgloZWFydGJlYXQYBCABKAsyFS5haXJsb2NrLnYxLkhlYXJ0YmVhdEgAEi0KB2NhdGFsb2cYBSABKAsyGi5haXJsb2NrLnYxLkNhdGFsb2dSZXF1ZXN0SABCBgoEa2luZCIyCgpBZ2VudEhlbGxvEg8KB3ZlcnNpb24YASABKAkSEwoLY29ubmVjdGlvbnMYAiADKAkiIwoMTGlua0FjY2VwdGVkEhMKC2Nvbm5lY3Rpb25zGAEgAygJIhwKCUhlYXJ0YmVhdBIPCgd1bml4X21zGAEgASgDIs0BCgtPcGVuU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNvbm5lY3Rpb24YAiABKAkSJgoIcHJvdG9jb2wYAyABKA4yFC5haXJsb2NrLnYxLlByb3RvY29sEjsKCnBhcmFtZXRlcnMYBCADKAsyJy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uLlBhcmFtZXRlcnNFbnRyeRoxCg9QYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIjCg1DYW5jZWxTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkilgEKDlNlc3Npb25SZXF1ZXN0EisKBmF0dGFjaBgBIAEoCzIZLmFpcmxvY2sudjEuU2Vzc2lvbkF0dGFjaEgAEiQKBmZyYW1lcxgCIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSAASKQoFZXJyb3IYAyABKAsyGC5haXJsb2NrLnYxLlNlc3Npb25FcnJvckgAQgYKBGtpbmQiPwoPU2Vzc2lvblJlc3BvbnNlEiQKBmZyYW1lcxgBIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSABCBgoEa2luZCIjCg1TZXNzaW9uQXR0YWNoEhIKCnNlc3Npb25faWQYASABKAkiLQoMU2Vzc2lvbkVycm9yEgwKBGNvZGUYASABKAkSDwoHbWVzc2FnZRgCIAEoCSI4Cg5DYXRhbG9nUmVxdWVzdBISCgpyZXF1ZXN0X2lkGAEgASgJEhIKCmNvbm5lY3Rpb24YAiABKAkiZAoPQ2F0YWxvZ1Jlc3BvbnNlEhIKCnJlcXVlc3RfaWQYASABKAkSLgoJcmVsYXRpb25zGAIgAygLMhsuYWlybG9jay52MS5DYXRhbG9nUmVsYXRpb24SDQoFZXJyb3IYAyABKAkibwoPQ2F0YWxvZ1JlbGF0aW9uEgsKA29pZBgBIAEoDRIOCgZzY2hlbWEYAiABKAkSDAoEbmFtZRgDIAEoCRIMCgRraW5kGAQgASgJEg8KB2NvbHVtbnMYBSADKAkSEgoKZGVmaW5pdGlvbhgGIAEoCTKVAQoMQWdlbnRTZXJ2aWNlEj0KBExpbmsSFy5haXJsb2NrLnYxLkxpbmtSZXF1ZXN0GhguYWlybG9jay52MS5MaW5rUmVzcG9uc2UoATABEkYKB1Nlc3Npb24SGi5haXJsb2NrLnYxLlNlc3Npb25SZXF1ZXN0GhsuYWlybG9jay52MS5TZXNzaW9uUmVzcG9uc2UoATABYgZwcm90bzM", [file_airlock_v1_frames]);
+  fileDesc("ChZhaXJsb2NrL3YxL2FnZW50LnByb3RvEgphaXJsb2NrLnYxIpoBCgtMaW5rUmVxdWVzdBInCgVoZWxsbxgBIAEoCzIWLmFpcmxvY2sudjEuQWdlbnRIZWxsb0gAEioKCWhlYXJ0YmVhdBgCIAEoCzIVLmFpcmxvY2sudjEuSGVhcnRiZWF0SAASLgoHY2F0YWxvZxgDIAEoCzIbLmFpcmxvY2sudjEuQ2F0YWxvZ1Jlc3BvbnNlSABCBgoEa2luZCKFAgoMTGlua1Jlc3BvbnNlEiwKCGFjY2VwdGVkGAEgASgLMhguYWlybG9jay52MS5MaW5rQWNjZXB0ZWRIABIvCgxvcGVuX3Nlc3Npb24YAiABKAsyFy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uSAASMwoOY2FuY2VsX3Nlc3Npb24YAyABKAsyGS5haXJsb2NrLnYxLkNhbmNlbFNlc3Npb25IABIqCgloZWFydGJlYXQYBCABKAsyFS5haXJsb2NrLnYxLkhlYXJ0YmVhdEgAEi0KB2NhdGFsb2cYBSABKAsyGi5haXJsb2NrLnYxLkNhdGFsb2dSZXF1ZXN0SABCBgoEa2luZCIyCgpBZ2VudEhlbGxvEg8KB3ZlcnNpb24YASABKAkSEwoLY29ubmVjdGlvbnMYAiADKAkiIwoMTGlua0FjY2VwdGVkEhMKC2Nvbm5lY3Rpb25zGAEgAygJIhwKCUhlYXJ0YmVhdBIPCgd1bml4X21zGAEgASgDIs0BCgtPcGVuU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEhIKCmNvbm5lY3Rpb24YAiABKAkSJgoIcHJvdG9jb2wYAyABKA4yFC5haXJsb2NrLnYxLlByb3RvY29sEjsKCnBhcmFtZXRlcnMYBCADKAsyJy5haXJsb2NrLnYxLk9wZW5TZXNzaW9uLlBhcmFtZXRlcnNFbnRyeRoxCg9QYXJhbWV0ZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIjCg1DYW5jZWxTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkiwwEKDlNlc3Npb25SZXF1ZXN0EisKBmF0dGFjaBgBIAEoCzIZLmFpcmxvY2sudjEuU2Vzc2lvbkF0dGFjaEgAEiQKBmZyYW1lcxgCIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSAASKQoFZXJyb3IYAyABKAsyGC5haXJsb2NrLnYxLlNlc3Npb25FcnJvckgAEisKBm9wZW5lZBgEIAEoCzIZLmFpcmxvY2sudjEuU2Vzc2lvbk9wZW5lZEgAQgYKBGtpbmQiPwoPU2Vzc2lvblJlc3BvbnNlEiQKBmZyYW1lcxgBIAEoCzISLmFpcmxvY2sudjEuRnJhbWVzSABCBgoEa2luZCIjCg1TZXNzaW9uQXR0YWNoEhIKCnNlc3Npb25faWQYASABKAkicgoNU2Vzc2lvbk9wZW5lZBIzCgVmYWN0cxgBIAMoCzIkLmFpcmxvY2sudjEuU2Vzc2lvbk9wZW5lZC5GYWN0c0VudHJ5GiwKCkZhY3RzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASItCgxTZXNzaW9uRXJyb3ISDAoEY29kZRgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIjgKDkNhdGFsb2dSZXF1ZXN0EhIKCnJlcXVlc3RfaWQYASABKAkSEgoKY29ubmVjdGlvbhgCIAEoCSJkCg9DYXRhbG9nUmVzcG9uc2USEgoKcmVxdWVzdF9pZBgBIAEoCRIuCglyZWxhdGlvbnMYAiADKAsyGy5haXJsb2NrLnYxLkNhdGFsb2dSZWxhdGlvbhINCgVlcnJvchgDIAEoCSJvCg9DYXRhbG9nUmVsYXRpb24SCwoDb2lkGAEgASgNEg4KBnNjaGVtYRgCIAEoCRIMCgRuYW1lGAMgASgJEgwKBGtpbmQYBCABKAkSDwoHY29sdW1ucxgFIAMoCRISCgpkZWZpbml0aW9uGAYgASgJMpUBCgxBZ2VudFNlcnZpY2USPQoETGluaxIXLmFpcmxvY2sudjEuTGlua1JlcXVlc3QaGC5haXJsb2NrLnYxLkxpbmtSZXNwb25zZSgBMAESRgoHU2Vzc2lvbhIaLmFpcmxvY2sudjEuU2Vzc2lvblJlcXVlc3QaGy5haXJsb2NrLnYxLlNlc3Npb25SZXNwb25zZSgBMAFiBnByb3RvMw", [file_airlock_v1_frames]);
 
 /**
  * @generated from message airlock.v1.LinkRequest
@@ -243,6 +243,14 @@ export type SessionRequest = Message<"airlock.v1.SessionRequest"> & {
      */
     value: SessionError;
     case: "error";
+  } | {
+    /**
+     * The agent logged in to the database (MySQL, MongoDB): what the gateway needs of that login.
+     *
+     * @generated from field: airlock.v1.SessionOpened opened = 4;
+     */
+    value: SessionOpened;
+    case: "opened";
   } | { case: undefined; value?: undefined };
 };
 
@@ -296,6 +304,26 @@ export const SessionAttachSchema: GenMessage<SessionAttach> = /*@__PURE__*/
   messageDesc(file_airlock_v1_agent, 9);
 
 /**
+ * SessionOpened carries facts of the agent's login the gateway relays by (MySQL: the server's
+ * version, the capabilities in force, its connection id and status flags). Never a credential.
+ *
+ * @generated from message airlock.v1.SessionOpened
+ */
+export type SessionOpened = Message<"airlock.v1.SessionOpened"> & {
+  /**
+   * @generated from field: map<string, string> facts = 1;
+   */
+  facts: { [key: string]: string };
+};
+
+/**
+ * Describes the message airlock.v1.SessionOpened.
+ * Use `create(SessionOpenedSchema)` to create a new message.
+ */
+export const SessionOpenedSchema: GenMessage<SessionOpened> = /*@__PURE__*/
+  messageDesc(file_airlock_v1_agent, 10);
+
+/**
  * SessionError is safe to show to the client: it never carries a credential.
  *
  * @generated from message airlock.v1.SessionError
@@ -319,7 +347,7 @@ export type SessionError = Message<"airlock.v1.SessionError"> & {
  * Use `create(SessionErrorSchema)` to create a new message.
  */
 export const SessionErrorSchema: GenMessage<SessionError> = /*@__PURE__*/
-  messageDesc(file_airlock_v1_agent, 10);
+  messageDesc(file_airlock_v1_agent, 11);
 
 /**
  * CatalogRequest asks the agent for the database's relations, which masking needs to resolve the
@@ -345,7 +373,7 @@ export type CatalogRequest = Message<"airlock.v1.CatalogRequest"> & {
  * Use `create(CatalogRequestSchema)` to create a new message.
  */
 export const CatalogRequestSchema: GenMessage<CatalogRequest> = /*@__PURE__*/
-  messageDesc(file_airlock_v1_agent, 11);
+  messageDesc(file_airlock_v1_agent, 12);
 
 /**
  * @generated from message airlock.v1.CatalogResponse
@@ -374,7 +402,7 @@ export type CatalogResponse = Message<"airlock.v1.CatalogResponse"> & {
  * Use `create(CatalogResponseSchema)` to create a new message.
  */
 export const CatalogResponseSchema: GenMessage<CatalogResponse> = /*@__PURE__*/
-  messageDesc(file_airlock_v1_agent, 12);
+  messageDesc(file_airlock_v1_agent, 13);
 
 /**
  * @generated from message airlock.v1.CatalogRelation
@@ -422,7 +450,7 @@ export type CatalogRelation = Message<"airlock.v1.CatalogRelation"> & {
  * Use `create(CatalogRelationSchema)` to create a new message.
  */
 export const CatalogRelationSchema: GenMessage<CatalogRelation> = /*@__PURE__*/
-  messageDesc(file_airlock_v1_agent, 13);
+  messageDesc(file_airlock_v1_agent, 14);
 
 /**
  * AgentService is served by the gateway and called by agents: an agent dials out, so it needs no
