@@ -22,3 +22,35 @@ export {
 } from "./mysql/messages.js";
 export * as mysql from "./mysql/codec.js";
 export * as mysqlAuth from "./mysql/auth.js";
+export { createMongoFramer, MONGO_HEADER_BYTES, type MongoFramer, type MongoFramerOptions, type MongoMessage } from "./mongo/framer.js";
+export {
+  mongoCompressorName,
+  mongoCompressors,
+  mongoOpcodeName,
+  mongoOpcodes,
+  opMsgFlags,
+  opMsgSectionKinds,
+  opQueryFlags,
+  opReplyFlags,
+  type MongoOpcode,
+} from "./mongo/messages.js";
+export * as mongo from "./mongo/codec.js";
+export type {
+  DocumentInput,
+  MongoCompressor,
+  MongoDecodeOptions,
+  MongoDecompressOptions,
+  MongoEncodeOptions,
+  MongoFrame,
+  MongoHeader,
+  OpCompressed,
+  OpMsg,
+  OpMsgBodySection,
+  OpMsgDocumentSequence,
+  OpMsgInput,
+  OpMsgSection,
+  OpQuery,
+  OpQueryInput,
+  OpReply,
+  OpReplyInput,
+} from "./mongo/codec.js";
