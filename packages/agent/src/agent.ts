@@ -4,8 +4,10 @@ import type { AgentSettings } from "./config/load.js";
 import { startLink, type Link } from "./link/link.js";
 import type { AgentMetrics } from "./metrics.js";
 import { runPostgresSession, type LiveSession } from "./session/postgres.js";
+import { runMongoSession } from "./session/mongo.js";
 import { runMysqlSession } from "./session/mysql.js";
 import { readCatalog } from "./upstream/catalog.js";
+import { readMongoCatalog } from "./upstream/mongo.js";
 import { readMysqlCatalog } from "./upstream/mysql-catalog.js";
 
 /** Options of {@link startAgent}. */
@@ -50,12 +52,23 @@ export function startAgent(options: AgentOptions): Agent {
         runMysqlSession(request, { client, metadata, target: target.mysql, logger: child, metrics, live }).catch(failed);
         return;
       }
+      if (target?.protocol === "mongodb") {
+        if (request.protocol !== Protocol.MONGODB) child.warn({ protocol: request.protocol }, "the gateway opened a mongodb connection with another protocol");
+        runMongoSession(request, { client, metadata, target: target.mongodb, logger: child, metrics, live, agentVersion: options.version }).catch(failed);
+        return;
+      }
       runPostgresSession(request, { client, metadata, target: target?.postgres, logger: child, metrics, live }).catch(failed);
     },
     async onCatalog(request) {
       const target = settings.targets.get(request.connection);
       if (target === undefined) return { error: `connection \`${request.connection}\` is not served by this agent` };
-      const relations = target.protocol === "mysql" ? await readMysqlCatalog(target.mysql) : await readCatalog(target.postgres);
+      // MongoDB: collections and views (with their pipelines), which field masking follows through views.
+      const relations =
+        target.protocol === "mysql"
+          ? await readMysqlCatalog(target.mysql)
+          : target.protocol === "mongodb"
+            ? await readMongoCatalog(target.mongodb, { agentVersion: options.version })
+            : await readCatalog(target.postgres);
       logger.debug({ connection: request.connection, relations: relations.length }, "catalog read");
       return { relations };
     },

@@ -263,3 +263,74 @@ connections:
     expect(shop?.password?.reveal()).toBe(PASSWORD);
   });
 });
+
+describe("mongodb connections", () => {
+  const head = `gateway: 127.0.0.1:8443
+name: vpc-a
+key_env: AIRLOCK_AGENT_KEY
+connections:
+`;
+  const env = { AIRLOCK_AGENT_KEY: KEY, ORDERS_DB_PASSWORD: PASSWORD };
+
+  it("reads a mongodb connection into a MongoDB target: auth_source admin and a negotiated mechanism by default", () => {
+    const file = write(`${head}  - { name: docs, protocol: mongodb, host: 127.0.0.1, port: 27017, user: airlock_svc, password_env: ORDERS_DB_PASSWORD }\n`);
+    const target = loadAgentSettings(file, env).targets.get("docs");
+    expect(target?.protocol).toBe("mongodb");
+    const docs = target?.protocol === "mongodb" ? target.mongodb : undefined;
+    expect(docs).toMatchObject({ host: "127.0.0.1", port: 27017, user: "airlock_svc", authSource: "admin", tls: { mode: "disable" }, connectTimeoutMs: 10_000, maxMessageBytes: 64 << 20 });
+    expect(docs?.mechanism).toBeUndefined();
+    expect(docs?.database).toBeUndefined();
+    expect(docs?.password?.reveal()).toBe(PASSWORD);
+    expectRedacted(loadAgentSettings(file, env), [KEY, PASSWORD]);
+  });
+
+  it("reads auth_source, mechanism, the default database and TLS", () => {
+    const file = write(
+      `${head}  - name: docs
+    protocol: mongodb
+    host: mongo.internal
+    port: 27017
+    database: shop
+    user: airlock_svc
+    password_file: mongo-pw
+    auth_source: shop
+    mechanism: SCRAM-SHA-1
+    tls: { mode: verify-full, ca_file: mongo-ca.pem, server_name: mongo.internal }
+`,
+      { "mongo-pw": `${OTHER_PASSWORD}\n`, "mongo-ca.pem": "MONGO CA\n" },
+    );
+    const target = loadAgentSettings(file, { AIRLOCK_AGENT_KEY: KEY }).targets.get("docs");
+    const docs = target?.protocol === "mongodb" ? target.mongodb : undefined;
+    expect(docs).toMatchObject({ host: "mongo.internal", database: "shop", authSource: "shop", mechanism: "SCRAM-SHA-1", tls: { mode: "verify-full", servername: "mongo.internal" } });
+    expect(docs?.tls.ca?.toString()).toBe("MONGO CA\n");
+    expect(docs?.password?.reveal()).toBe(OTHER_PASSWORD);
+  });
+
+  it("refuses an unknown mechanism and an empty auth_source, naming their path", () => {
+    const found = problems(
+      write(`${head}  - { name: docs, protocol: mongodb, host: db, port: 27017, user: u, mechanism: MONGODB-CR, auth_source: "" }\n`),
+      env,
+    );
+    expect(found).toHaveLength(2);
+    expect(found).toEqual(expect.arrayContaining([expect.stringMatching(/^connections\.0\.mechanism: /), expect.stringMatching(/^connections\.0\.auth_source: /)]));
+    expect(problems(write(`${head}  - { name: docs, protocol: mongo, host: db, port: 27017, user: u }\n`), env)).toEqual([expect.stringMatching(/^connections\.0\.protocol: /)]);
+  });
+
+  it("refuses mysql-only keys on a mongodb connection and mongodb-only keys on the others, all at once", () => {
+    const file = write(
+      `${head}  - { name: docs, protocol: mongodb, host: db, port: 27017, user: u, get_server_public_key: true }
+  - { name: docs2, protocol: mongodb, host: db, port: 27017, user: u, server_public_key_file: key.pem }
+  - { name: orders, host: db, port: 5432, user: u, auth_source: admin }
+  - { name: shop, protocol: mysql, host: db, port: 3306, user: u, mechanism: SCRAM-SHA-256 }
+`,
+      { "key.pem": "PUBLIC KEY\n" },
+    );
+    expect(problems(file, env)).toEqual([
+      "connections.0: server_public_key_file and get_server_public_key are for protocol mysql",
+      "connections.1: server_public_key_file and get_server_public_key are for protocol mysql",
+      "connections.2: auth_source and mechanism are for protocol mongodb",
+      "connections.3: auth_source and mechanism are for protocol mongodb",
+    ]);
+    leaksNothing(file, env, [KEY, PASSWORD]);
+  });
+});

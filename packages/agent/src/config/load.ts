@@ -1,6 +1,7 @@
 import { ConfigError, deepFreeze, loadYamlConfig, Secret } from "@airlock/runtime";
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
+import type { MongoTarget } from "../upstream/mongo.js";
 import type { MysqlTarget } from "../upstream/mysql.js";
 import type { PostgresTarget } from "../upstream/postgres.js";
 import { agentConfigSchema, type AgentConfig } from "./schema.js";
@@ -14,7 +15,10 @@ export interface AgentSettings {
 }
 
 /** A database the agent serves, by protocol. */
-export type AgentTarget = { readonly protocol: "postgres"; readonly postgres: PostgresTarget } | { readonly protocol: "mysql"; readonly mysql: MysqlTarget };
+export type AgentTarget =
+  | { readonly protocol: "postgres"; readonly postgres: PostgresTarget }
+  | { readonly protocol: "mysql"; readonly mysql: MysqlTarget }
+  | { readonly protocol: "mongodb"; readonly mongodb: MongoTarget };
 
 /**
  * Reads agent.yaml and the secrets it points to (environment or files). Every problem is reported
@@ -74,6 +78,22 @@ export function loadAgentSettings(file: string, env: Readonly<Record<string, str
       connectTimeoutMs: config.limits.connect_timeout,
       maxMessageBytes: config.limits.max_message_bytes,
     };
+    const mysqlOnly = connection.server_public_key_file !== undefined || connection.get_server_public_key;
+    const mongodbOnly = connection.auth_source !== undefined || connection.mechanism !== undefined;
+    if (connection.protocol !== "mongodb" && mongodbOnly) problems.push(`connections.${index}: auth_source and mechanism are for protocol mongodb`);
+    if (connection.protocol === "mongodb") {
+      if (mysqlOnly) problems.push(`connections.${index}: server_public_key_file and get_server_public_key are for protocol mysql`);
+      targets.set(connection.name, {
+        protocol: "mongodb",
+        mongodb: {
+          ...common,
+          ...(connection.database === undefined ? {} : { database: connection.database }),
+          authSource: connection.auth_source ?? "admin",
+          ...(connection.mechanism === undefined ? {} : { mechanism: connection.mechanism }),
+        },
+      });
+      return;
+    }
     if (connection.protocol === "mysql") {
       const key = connection.server_public_key_file === undefined ? undefined : readFile(`connections.${index}.server_public_key_file`, connection.server_public_key_file);
       targets.set(connection.name, {
@@ -87,7 +107,7 @@ export function loadAgentSettings(file: string, env: Readonly<Record<string, str
       });
       return;
     }
-    if (connection.server_public_key_file !== undefined || connection.get_server_public_key) {
+    if (mysqlOnly) {
       problems.push(`connections.${index}: server_public_key_file and get_server_public_key are for protocol mysql`);
     }
     targets.set(connection.name, { protocol: "postgres", postgres: { ...common, database: connection.database ?? connection.user } });

@@ -8,7 +8,7 @@ const connection = z
   .object({
     name,
     /** The database's protocol; the gateway's connection of this name must say the same. */
-    protocol: z.enum(["postgres", "mysql"]).default("postgres"),
+    protocol: z.enum(["postgres", "mysql", "mongodb"]).default("postgres"),
     host: z.string().min(1),
     port: z.number().int().min(1).max(65535),
     database: z.string().min(1).optional(),
@@ -23,6 +23,10 @@ const connection = z
     server_public_key_file: z.string().min(1).optional(),
     /** MySQL, caching_sha2_password without TLS and without a key file: ask the server for its key (trusts the network path). */
     get_server_public_key: z.boolean().default(false),
+    /** MongoDB: the database the user is defined in (the driver's authSource); admin when absent. */
+    auth_source: z.string().min(1).optional(),
+    /** MongoDB: the SCRAM mechanism; absent, negotiated from the server's saslSupportedMechs for the user. */
+    mechanism: z.enum(["SCRAM-SHA-256", "SCRAM-SHA-1"]).optional(),
   })
   .strict()
   .refine((value) => value.password_env === undefined || value.password_file === undefined, { message: "set password_env or password_file, not both" });
