@@ -13,3 +13,24 @@ export {
   type TransactionKind,
 } from "./postgres/analyze.js";
 export { createAnalysisCache, type AnalysisCache, type AnalysisCacheOptions } from "./postgres/cache.js";
+export {
+  analyzeMysql,
+  loadMysqlAnalyzer,
+  mysqlAnalyzerLoaded,
+  type HandlerEffect,
+  type MysqlAnalysis,
+  type MysqlAnalysisOptions,
+  type MysqlAnalyzeOptions,
+  type MysqlSqlMode,
+  type MysqlServer,
+  type MysqlStatementAnalysis,
+} from "./mysql/analyze.js";
+export { createMysqlAnalysisCache, type MysqlAnalysisCache, type MysqlAnalysisCacheOptions } from "./mysql/cache.js";
+export {
+  createMysqlSessionState,
+  parseServerVersion,
+  type HandlerTable,
+  type MysqlSessionState,
+  type MysqlSessionStateOptions,
+} from "./mysql/session.js";
+export { isSafeClientCharset } from "./mysql/settings.js";
