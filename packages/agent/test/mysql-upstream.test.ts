@@ -322,7 +322,8 @@ async function listen(onSocket: (socket: Socket) => Promise<MysqlClientLogin | E
 async function gatewayServer(password: string, options: Partial<MysqlHandshakeOptions> = {}): Promise<TestServer> {
   return await listen(async (socket) => {
     try {
-      const login = await acceptMysqlLogin(socket, { serverVersion: "8.0.36-airlock", connectionId: 42, secureContext, rsaKey, ...options });
+      // As a server elsewhere on the network sees the agent: not loopback, so the RSA path is taken without TLS.
+      const login = await acceptMysqlLogin(socket, { serverVersion: "8.0.36-airlock", connectionId: 42, secureContext, rsaKey, remoteAddress: "192.0.2.10", ...options });
       if (login.token.reveal() !== password) {
         refuseMysqlLogin(login, mysqlLoginErrors.accessDenied(login.user, "the token was refused"));
         return login;
@@ -395,7 +396,7 @@ describe("caching_sha2_password and mysql_clear_password against the gateway's l
   });
 
   it("answers an AuthSwitchRequest to mysql_clear_password over TLS only", async () => {
-    const server = await gatewayServer(password, { authPlugin: "mysql_clear_password" });
+    const server = await gatewayServer(password, { authPlugin: "mysql_clear_password", remoteAddress: "127.0.0.1" });
     const session = await open(target({ port: server.port, password: new Secret(password), tls: { mode: "require" } }));
     expect(session.authPlugin).toBe("mysql_clear_password");
     expect(((await server.login(0)) as MysqlClientLogin).authPlugin).toBe("mysql_clear_password");

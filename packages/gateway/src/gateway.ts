@@ -11,9 +11,11 @@ import type { GatewayConfig } from "./config/schema.js";
 import { createApiHandler } from "./api/http.js";
 import { createApprovals } from "./approvals/index.js";
 import { createIdentityVerifier, type IdentityVerifier } from "./identity/index.js";
-import { createAnalysisCache, loadAnalyzer } from "./inspect/index.js";
+import { createAnalysisCache, createMysqlAnalysisCache, loadAnalyzer, loadMysqlAnalyzer } from "./inspect/index.js";
 import { createRecorder } from "./recording/index.js";
 import { createDecisionLog } from "./session/decision-log.js";
+import { createMysqlListenerContext, listenMysql } from "./listeners/mysql.js";
+import { createMysqlRsaKey } from "./listeners/mysql-handshake.js";
 import { createMaskCatalogCache } from "./mask/index.js";
 import { analyzeExposure, type CatalogSnapshot, type StatementExposure } from "./mask/lineage/index.js";
 import { createDetectors } from "./mask/values.js";
@@ -175,6 +177,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   auditStream?.on("error", (error) => logger.error({ err: error.message }, "cannot write the audit log"));
   const audit = auditStream === undefined ? () => undefined : (event: Readonly<Record<string, unknown>>) => void auditStream.write(`${JSON.stringify(event)}\n`);
   const decisions = createDecisionLog(store, logger);
+  const mysqlConnections = new Map(
+    config.connections
+      .filter((connection) => connection.protocol === "mysql")
+      .map((connection) => [connection.name, { listener: createMysqlListenerContext(createMysqlRsaKey()), safeFunctions: connection.safe_functions.map((name) => name.toLowerCase()) }] as const),
+  );
+  if (mysqlConnections.size > 0) await loadMysqlAnalyzer();
   const services: GatewayServices = {
     hub,
     decisions,
@@ -190,6 +198,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     approvals,
     gatewayId,
     analyzers,
+    mysql: { analyses: createMysqlAnalysisCache({ max: 10_000 }), connections: mysqlConnections },
     recorder,
     masking,
     recording: { failClosed: config.recording.fail_closed, sampleRows: config.recording.sample_rows },
@@ -233,7 +242,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   try {
     for (const connection of config.connections) {
       if (connection.listen === undefined) continue;
-      const server = await listenPostgres(connection, connection.listen, services).catch((error: Error) => {
+      const mysqlContext = services.mysql.connections.get(connection.name)?.listener;
+      const listening = mysqlContext === undefined ? listenPostgres(connection, connection.listen, services) : listenMysql(connection, connection.listen, services, mysqlContext);
+      const server = await listening.catch((error: Error) => {
         throw new GatewayStartError(`connections.${connection.name}.listen: cannot listen on \`${connection.listen}\`: ${error.message}`);
       });
       servers.push(server);

@@ -191,7 +191,7 @@ describe("mysql2 sends its token through the listener", () => {
 
   it("by caching_sha2_password's RSA path without TLS, asking for the public key", async () => {
     const token = jwtLike(200);
-    const server = await startServer(token);
+    const server = await startServer(token, { remoteAddress: "192.0.2.10" });
     const client = await mysql2.createConnection({ host: "127.0.0.1", port: server.port, user: "ci", password: token });
     const [rows] = await client.query<mysql2.RowDataPacket[]>("select 1");
     expect(rows).toEqual([{ user: "ci", token_bytes: "200", transport: "plain", plugin: "caching_sha2_password", schema: "" }]);
@@ -200,7 +200,7 @@ describe("mysql2 sends its token through the listener", () => {
 
   it("by the RSA path with a 4096-bit key for a token over 255 bytes, and with the key configured in the client", async () => {
     const token = jwtLike(460);
-    const server = await startServer(token, { rsaKey: bigRsaKey });
+    const server = await startServer(token, { rsaKey: bigRsaKey, remoteAddress: "192.0.2.10" });
     const asking = await mysql2.createConnection({ host: "127.0.0.1", port: server.port, user: "ci", password: token });
     expect((await asking.query<mysql2.RowDataPacket[]>("select 1"))[0][0]).toMatchObject({ token_bytes: "460", transport: "plain" });
     await asking.end();
@@ -219,9 +219,19 @@ describe("mysql2 sends its token through the listener", () => {
     await knowing.end();
   });
 
-  it("cannot fit a 1 KB token in the RSA path of a 2048-bit key: the client fails, the listener only sees it leave", async () => {
+  it("switches a caching_sha2_password client on loopback without TLS to mysql_clear_password: a 1 KB token does not fit RSA", async () => {
     const token = jwtLike(1000);
     const server = await startServer(token);
+    // mysql2 sends a clear password only when told to (as the mysql client's --enable-cleartext-plugin).
+    await expect(mysql2.createConnection({ host: "127.0.0.1", port: server.port, user: "ci", password: token })).rejects.toThrow(/enableCleartextPlugin/);
+    const client = await mysql2.createConnection({ host: "127.0.0.1", port: server.port, user: "ci", password: token, enableCleartextPlugin: true });
+    expect((await client.query<mysql2.RowDataPacket[]>("select 1"))[0][0]).toMatchObject({ token_bytes: "1000", transport: "plain", plugin: "mysql_clear_password" });
+    await client.end();
+  });
+
+  it("cannot fit a 1 KB token in the RSA path of a 2048-bit key: the client fails, the listener only sees it leave", async () => {
+    const token = jwtLike(1000);
+    const server = await startServer(token, { remoteAddress: "192.0.2.10" });
     await expect(mysql2.createConnection({ host: "127.0.0.1", port: server.port, user: "ci", password: token })).rejects.toThrow(/too large|too long/i);
     expect((await server.outcome(0)).error?.code).toBe("client_closed");
     expect(mysqlAuth.maxRsaPasswordBytes(rsaKey.bits)).toBe(213);
@@ -295,7 +305,7 @@ describe("the mariadb command line client sends its token through the listener",
 
   it("with caching_sha2_password's RSA path without TLS (--skip-ssl), for a token the key can carry", async () => {
     const token = jwtLike(200);
-    const server = await startServer(token);
+    const server = await startServer(token, { remoteAddress: "192.0.2.10" });
     expect(await cli(server.port, token, "--skip-ssl")).toEqual(["ci", "200", "plain", "caching_sha2_password", ""]);
   });
 });
@@ -599,7 +609,7 @@ describe("the listener against raw sockets", () => {
   });
 
   it("refuses an RSA answer that does not decrypt with 1045", async () => {
-    const server = await startServer("t");
+    const server = await startServer("t", { remoteAddress: "192.0.2.10" });
     const client = await RawClient.open(server.port);
     const greeting = await client.greeting();
     client.send(1, response({ authPluginName: "caching_sha2_password", authResponse: mysqlAuth.scrambleCachingSha2("t", greeting.authPluginData) }));

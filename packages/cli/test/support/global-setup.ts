@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import mysql from "mysql2/promise";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
 
@@ -35,7 +36,21 @@ export default async function setup(project: TestProject): Promise<void> {
   } finally {
     await admin.end();
   }
+  await setupMariadb(password);
   project.provide("dbPassword", password);
+}
+
+/** The same account and database on the machine's MariaDB, for the MySQL path (mysql_native_password). */
+async function setupMariadb(password: string): Promise<void> {
+  const admin = await mysql.createConnection({ host: "127.0.0.1", port: 3306, user: "root" });
+  try {
+    await admin.query(`create user if not exists '${E2E_ROLE}'@'%' identified by '${password}'`);
+    await admin.query(`alter user '${E2E_ROLE}'@'%' identified by '${password}'`);
+    await admin.query(`create database if not exists ${E2E_DATABASE}`);
+    await admin.query(`grant all privileges on ${E2E_DATABASE}.* to '${E2E_ROLE}'@'%'`);
+  } finally {
+    await admin.end();
+  }
 }
 
 /**

@@ -34,6 +34,8 @@ export interface HarnessOptions {
   readonly store?: string;
   /** The gateway's id in a shared store (default: the host name and the gRPC port). */
   readonly id?: string;
+  /** The orders connection's database: the machine's PostgreSQL (default) or its MariaDB. */
+  readonly protocol?: "postgres" | "mysql";
 }
 
 /** A gateway, an agent and a token issuer, wired together against the machine's PostgreSQL. */
@@ -88,7 +90,7 @@ agents:
   - { name: vpc-a, key_sha256: ${createHash("sha256").update(agentKey).digest("hex")} }
 connections:
   - name: orders
-    protocol: postgres
+    protocol: ${options.protocol ?? "postgres"}
     agent: vpc-a
     listen: ${listen}
 ${options.connectionExtra ?? ""}
@@ -119,7 +121,7 @@ name: vpc-a
 key_env: AIRLOCK_AGENT_KEY
 ${options.tls === undefined ? "" : `tls: { ca_file: ${options.tls.certFile}, server_name: localhost }`}
 connections:
-  - { name: orders, host: 127.0.0.1, port: 5432, database: ${options.database ?? E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
+  - { name: orders, ${options.protocol === "mysql" ? "protocol: mysql, port: 3306" : "port: 5432"}, host: 127.0.0.1, database: ${options.database ?? E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
 log: { level: debug }
 `,
   );

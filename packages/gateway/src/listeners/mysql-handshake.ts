@@ -328,7 +328,10 @@ class LoginExchange {
       this.#requireClearTransport();
       return { token: this.#token(this.#decode(() => mysqlAuth.decodeClearPassword(authResponse))), plugin: mysql_clear_password };
     }
-    if (clientPlugin === caching_sha2_password) return { token: await this.#fullAuthentication(), plugin: caching_sha2_password };
+    // Over TLS, caching_sha2's full authentication sends the token in clear. Without TLS it would
+    // encrypt it with RSA, which cannot carry a JWT (at most bits / 8 - 43 bytes): where the clear
+    // password is acceptable (loopback, or allowed), switch to it instead.
+    if (clientPlugin === caching_sha2_password && (this.#tls || !this.#clearTransport())) return { token: await this.#fullAuthentication(), plugin: caching_sha2_password };
     // mysql_native_password and the rest answer with hashes: ask for a plugin that sends the password.
     // https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase_packets_protocol_auth_switch_request.html
     if (this.#clearTransport()) {

@@ -12,6 +12,8 @@ import type { Detectors } from "../mask/values.js";
 import type { StatementExposure } from "../mask/lineage/index.js";
 import type { Store } from "../store/index.js";
 import type { DecisionLog } from "./decision-log.js";
+import type { MysqlAnalysisCache } from "../inspect/index.js";
+import type { MysqlListenerContext } from "./mysql-session.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { CancelKeys } from "./cancel-keys.js";
 
@@ -34,6 +36,11 @@ export interface GatewayServices {
   readonly gatewayId: string;
   /** The statement analyser of each connection (its safe functions differ). */
   readonly analyzers: ReadonlyMap<string, { analyze(sql: string): Analysis }>;
+  /** MySQL connections: the shared analysis cache and each connection's listener context and safe functions. */
+  readonly mysql: {
+    readonly analyses: MysqlAnalysisCache;
+    readonly connections: ReadonlyMap<string, { readonly listener: MysqlListenerContext; readonly safeFunctions: readonly string[] }>;
+  };
   readonly recorder: Recorder;
   readonly recording: { readonly failClosed: boolean; readonly sampleRows: number };
   /** Masking of each connection that declares it. */

@@ -5,6 +5,7 @@ import { Duplex } from "node:stream";
 import type { ConnectionConfig } from "../config/schema.js";
 import { IdentityError, type Identity } from "../identity/index.js";
 import type { GatewayServices } from "../session/context.js";
+import { serveMysql } from "../session/mysql-session.js";
 import { servePostgres } from "../session/postgres-session.js";
 
 const PROTOCOLS = { postgres: Protocol.POSTGRES, mysql: Protocol.MYSQL, mongodb: Protocol.MONGODB } as const;
@@ -54,6 +55,11 @@ export function createTunnelService(connections: ReadonlyMap<string, ConnectionC
         ({ identity, connection }) => {
           const stream = tunnelStream(call);
           const transport = { kind: "tunnel", remoteAddress: call.getPeer(), identity } as const;
+          const mysql = services.mysql.connections.get(connection.name);
+          if (mysql !== undefined) {
+            serveMysql(stream, { connection, transport }, services, mysql.listener);
+            return;
+          }
           if (connection.protocol !== "postgres") {
             call.destroy(refusal(status.UNIMPLEMENTED, `protocol \`${connection.protocol}\` is not served yet`));
             return;
