@@ -15,6 +15,8 @@ import { createAnalysisCache, createMysqlAnalysisCache, loadAnalyzer, loadMysqlA
 import { createRecorder } from "./recording/index.js";
 import { createDecisionLog } from "./session/decision-log.js";
 import { createMysqlListenerContext, listenMysql } from "./listeners/mysql.js";
+import { listenMongo } from "./listeners/mongo.js";
+import { createMongoListenerContext } from "./session/mongo-session.js";
 import { createMysqlRsaKey } from "./listeners/mysql-handshake.js";
 import { createMaskCatalogCache } from "./mask/index.js";
 import { analyzeExposure, type CatalogSnapshot, type StatementExposure } from "./mask/lineage/index.js";
@@ -199,6 +201,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     gatewayId,
     analyzers,
     mysql: { analyses: createMysqlAnalysisCache({ max: 10_000 }), connections: mysqlConnections },
+    mongo: new Map(config.connections.filter((connection) => connection.protocol === "mongodb").map((connection) => [connection.name, createMongoListenerContext()] as const)),
     recorder,
     masking,
     recording: { failClosed: config.recording.fail_closed, sampleRows: config.recording.sample_rows },
@@ -243,7 +246,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     for (const connection of config.connections) {
       if (connection.listen === undefined) continue;
       const mysqlContext = services.mysql.connections.get(connection.name)?.listener;
-      const listening = mysqlContext === undefined ? listenPostgres(connection, connection.listen, services) : listenMysql(connection, connection.listen, services, mysqlContext);
+      const mongoContext = services.mongo.get(connection.name);
+      const listening =
+        mysqlContext !== undefined
+          ? listenMysql(connection, connection.listen, services, mysqlContext)
+          : mongoContext !== undefined
+            ? listenMongo(connection, connection.listen, services, mongoContext)
+            : listenPostgres(connection, connection.listen, services);
       const server = await listening.catch((error: Error) => {
         throw new GatewayStartError(`connections.${connection.name}.listen: cannot listen on \`${connection.listen}\`: ${error.message}`);
       });

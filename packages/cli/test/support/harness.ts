@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { inject } from "vitest";
 import { startOidcIssuer, type OidcIssuer } from "../../../gateway/test/support/oidc-issuer.js";
 import { startConnect, type ConnectHandle } from "../../src/connect/connect.js";
+import { startMongoTestServer, type MongoTestServer } from "@airlock/mongo-test-server";
 import { E2E_DATABASE, E2E_ROLE } from "./global-setup.js";
 
 const CLI = resolve(import.meta.dirname, "../../src/bin.ts");
@@ -34,8 +35,8 @@ export interface HarnessOptions {
   readonly store?: string;
   /** The gateway's id in a shared store (default: the host name and the gRPC port). */
   readonly id?: string;
-  /** The orders connection's database: the machine's PostgreSQL (default) or its MariaDB. */
-  readonly protocol?: "postgres" | "mysql";
+  /** The orders connection's database: the machine's PostgreSQL (default), its MariaDB, or a MongoDB stand-in the harness starts. */
+  readonly protocol?: "postgres" | "mysql" | "mongodb";
 }
 
 /** A gateway, an agent and a token issuer, wired together against the machine's PostgreSQL. */
@@ -45,6 +46,8 @@ export interface Harness {
   readonly dir: string;
   readonly dbPassword: string;
   readonly agentKey: string;
+  /** The MongoDB stand-in behind the orders connection (protocol mongodb). */
+  readonly mongo?: MongoTestServer;
   /** Every log line of gateway and agent (JSON). */
   readonly logs: string[];
   /** host and port of the orders connection's native listener. */
@@ -113,6 +116,8 @@ limits: { max_message_bytes: ${options.maxMessageBytes ?? 64 << 20}, agent_timeo
   const nativeAddress = gateway.listeners.get("orders") ?? "";
   const native = { host: "127.0.0.1", port: Number(nativeAddress.slice(nativeAddress.lastIndexOf(":") + 1)) };
 
+  // The MongoDB stand-in (no mongod can be had here): a user for the agent, with the e2e password.
+  const mongo = options.protocol === "mongodb" ? await startMongoTestServer({ users: [{ username: E2E_ROLE, password: dbPassword, roles: ["root"] }], requireAuth: true }) : undefined;
   const agentYaml = join(dir, "agent.yaml");
   writeFileSync(
     agentYaml,
@@ -121,7 +126,7 @@ name: vpc-a
 key_env: AIRLOCK_AGENT_KEY
 ${options.tls === undefined ? "" : `tls: { ca_file: ${options.tls.certFile}, server_name: localhost }`}
 connections:
-  - { name: orders, ${options.protocol === "mysql" ? "protocol: mysql, port: 3306" : "port: 5432"}, host: 127.0.0.1, database: ${options.database ?? E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
+  - { name: orders, ${options.protocol === "mysql" ? "protocol: mysql, port: 3306" : options.protocol === "mongodb" ? `protocol: mongodb, port: ${mongo?.port ?? 0}` : "port: 5432"}, host: 127.0.0.1, database: ${options.database ?? E2E_DATABASE}, user: ${E2E_ROLE}, password_env: ORDERS_DB_PASSWORD }
 log: { level: debug }
 `,
   );
@@ -133,6 +138,7 @@ log: { level: debug }
 
   const harness: Harness = {
     issuer,
+    ...(mongo === undefined ? {} : { mongo }),
     get gateway() {
       return gateway;
     },
@@ -196,6 +202,7 @@ log: { level: debug }
       for (const peer of peers) await peer.close();
       await gateway.close();
       await issuer.close();
+      await mongo?.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

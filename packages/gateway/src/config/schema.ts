@@ -30,7 +30,8 @@ const groupRule = z
 
 const maskColumn = z
   .object({
-    column: z.string().regex(/^[^.\s]+\.[^.\s]+\.[^.\s]+$/, "expected schema.table.column"),
+    /** schema.table.column; for mongodb database.collection.path, where the path may go on (`address.street`). */
+    column: z.string().regex(/^[^.\s]+\.[^.\s]+\.[^\s]+$/, "expected schema.table.column"),
     style: z.enum(["redact", "partial", "null", "pseudonym"]).default("redact"),
     keep: z.number().int().min(0).max(64).optional(),
   })
@@ -230,6 +231,12 @@ function checkReferences(config: unknown, context: z.core.$RefinementCtx<unknown
     if (typeof connection.listen === "string") {
       if (listens.has(connection.listen)) issue(["connections", index, "listen"], `\`${connection.listen}\` is used by another connection`);
       listens.add(connection.listen);
+    }
+    // Only a MongoDB field path goes deeper than schema.table.column.
+    if (connection.protocol !== "mongodb") {
+      entries(field(field(connection, "masking"), "columns")).forEach((column, columnIndex) => {
+        if (typeof column.column === "string" && column.column.split(".").length > 3) issue(["connections", index, "masking", "columns", columnIndex, "column"], "expected schema.table.column");
+      });
     }
   });
   entries(field(config, "policies")).forEach((policy, index) => {

@@ -34,3 +34,4 @@ export {
   type MysqlSessionStateOptions,
 } from "./mysql/session.js";
 export { isSafeClientCharset } from "./mysql/settings.js";
+export { analyzeMongo, isKnownCommand, type MongoAnalysis, type MongoAnalyzeOptions, type MongoStatementAnalysis } from "./mongo/index.js";

@@ -611,20 +611,8 @@ class LoginExchange {
    */
   #hello(name: string, command: Document, to: Responder): void {
     if (this.#metadata === undefined) this.#metadata = clientMetadata(command.client);
-    const facts = this.#server;
-    const reply: Document = name === "hello" ? { isWritablePrimary: true } : { ismaster: true };
-    if (command.helloOk === true) reply.helloOk = true;
-    Object.assign(reply, {
-      maxBsonObjectSize: facts.maxBsonObjectSize,
-      maxMessageSizeBytes: facts.maxMessageSizeBytes,
-      maxWriteBatchSize: facts.maxWriteBatchSize,
-      localTime: this.#options.now?.() ?? new Date(),
-      logicalSessionTimeoutMinutes: facts.logicalSessionTimeoutMinutes,
-      connectionId: this.#options.connectionId,
-      minWireVersion: facts.minWireVersion,
-      maxWireVersion: facts.maxWireVersion,
-      readOnly: false,
-    });
+    const reply = mongoHelloReply(name, command, this.#server, this.#options.connectionId, this.#options.now?.() ?? new Date());
+    delete reply.ok;
     if (typeof command.saslSupportedMechs === "string") reply.saslSupportedMechs = [...this.#mechanisms];
     const speculative = command.speculativeAuthenticate;
     // Only a SASL start can be speculative here (MONGODB-X509's `authenticate` is not taken). A
@@ -866,6 +854,29 @@ class LoginExchange {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
+}
+
+/**
+ * A standalone's answer to hello / isMaster: no setName, hosts or primary, so drivers stay on the
+ * gateway's address; no topologyVersion, so monitors poll; no compression. The relay answers the
+ * hellos of an authenticated session with it too, so the real server's topology never shows.
+ */
+export function mongoHelloReply(name: string, command: Document, facts: MongoServerFacts, connectionId: number, now: Date): Document {
+  const reply: Document = name === "hello" ? { isWritablePrimary: true } : { ismaster: true };
+  if (command.helloOk === true) reply.helloOk = true;
+  Object.assign(reply, {
+    maxBsonObjectSize: facts.maxBsonObjectSize,
+    maxMessageSizeBytes: facts.maxMessageSizeBytes,
+    maxWriteBatchSize: facts.maxWriteBatchSize,
+    localTime: now,
+    logicalSessionTimeoutMinutes: facts.logicalSessionTimeoutMinutes,
+    connectionId,
+    minWireVersion: facts.minWireVersion,
+    maxWireVersion: facts.maxWireVersion,
+    readOnly: false,
+    ok: 1,
+  });
+  return reply;
 }
 
 function responderOf(login: MongoClientLogin): Responder {

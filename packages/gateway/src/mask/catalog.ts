@@ -14,7 +14,7 @@ export interface SensitiveColumn {
 export interface MaskCatalog {
   readonly snapshot: CatalogSnapshot;
   /** Relation by OID (what RowDescription names). */
-  readonly byOid: ReadonlyMap<number, CatalogRelation & { readonly styles: ReadonlyMap<string, SensitiveColumn> }>;
+  readonly byOid: ReadonlyMap<number, CatalogRelation & { readonly styles: ReadonlyMap<string, SensitiveColumn>; readonly definition: string }>;
   /** Any sensitive column at all: without one, nothing is masked but by the detectors. */
   readonly anySensitive: boolean;
 }

@@ -1,7 +1,9 @@
 import { decideConnection, type ConnectionDecision, type Grant } from "@airlock/policy";
+import type { SessionRequest } from "@airlock/proto";
 import type { Logger } from "@airlock/runtime";
 import { randomUUID } from "node:crypto";
 import type { Identity } from "../identity/index.js";
+import type { AgentCall } from "../link/agent-hub.js";
 import type { MaskCatalog } from "../mask/index.js";
 import type { SessionRecording } from "../recording/index.js";
 import type { ConnectionMasking, GatewayServices, SessionTarget } from "./context.js";
@@ -227,4 +229,28 @@ export function recordedClaims(claims: Readonly<Record<string, unknown>>): Recor
   const out: Record<string, unknown> = {};
   for (const key of RECORDED_CLAIMS) if (claims[key] !== undefined) out[key] = claims[key];
   return out;
+}
+
+/** The agent's first message on a session's call (the greeting, what its login settled, or why it could not open); the call is left paused. */
+export function firstAgentMessage(call: AgentCall): Promise<SessionRequest | undefined> {
+  return new Promise((resolve) => {
+    const cleanup = () => {
+      call.off("data", onData);
+      call.off("end", onEnd);
+      call.off("error", onEnd);
+    };
+    const onData = (message: SessionRequest) => {
+      cleanup();
+      call.pause();
+      resolve(message);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(undefined);
+    };
+    call.on("data", onData);
+    call.once("end", onEnd);
+    call.once("error", onEnd);
+    call.resume();
+  });
 }

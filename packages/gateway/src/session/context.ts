@@ -14,6 +14,7 @@ import type { Store } from "../store/index.js";
 import type { DecisionLog } from "./decision-log.js";
 import type { MysqlAnalysisCache } from "../inspect/index.js";
 import type { MysqlListenerContext } from "./mysql-session.js";
+import type { MongoListenerContext } from "./mongo-session.js";
 import type { GatewayMetrics } from "../metrics/metrics.js";
 import type { CancelKeys } from "./cancel-keys.js";
 
@@ -37,6 +38,8 @@ export interface GatewayServices {
   /** The statement analyser of each connection (its safe functions differ). */
   readonly analyzers: ReadonlyMap<string, { analyze(sql: string): Analysis }>;
   /** MySQL connections: the shared analysis cache and each connection's listener context and safe functions. */
+  /** MongoDB connections: each one's listener context (the server facts its handshake announces). */
+  readonly mongo: ReadonlyMap<string, MongoListenerContext>;
   readonly mysql: {
     readonly analyses: MysqlAnalysisCache;
     readonly connections: ReadonlyMap<string, { readonly listener: MysqlListenerContext; readonly safeFunctions: readonly string[] }>;

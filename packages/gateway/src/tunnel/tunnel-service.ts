@@ -5,6 +5,7 @@ import { Duplex } from "node:stream";
 import type { ConnectionConfig } from "../config/schema.js";
 import { IdentityError, type Identity } from "../identity/index.js";
 import type { GatewayServices } from "../session/context.js";
+import { serveMongo } from "../session/mongo-session.js";
 import { serveMysql } from "../session/mysql-session.js";
 import { servePostgres } from "../session/postgres-session.js";
 
@@ -58,6 +59,11 @@ export function createTunnelService(connections: ReadonlyMap<string, ConnectionC
           const mysql = services.mysql.connections.get(connection.name);
           if (mysql !== undefined) {
             serveMysql(stream, { connection, transport }, services, mysql.listener);
+            return;
+          }
+          const mongo = services.mongo.get(connection.name);
+          if (mongo !== undefined) {
+            serveMongo(stream, { connection, transport }, services, mongo, false);
             return;
           }
           if (connection.protocol !== "postgres") {
