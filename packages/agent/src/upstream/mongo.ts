@@ -3,12 +3,12 @@ import { createMongoFramer, mongo, mongoOpcodeName, mongoOpcodes, opMsgFlags, Wi
 import { saslprep } from "@mongodb-js/saslprep";
 import { Binary, EJSON, Long, type Document } from "bson";
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from "node:crypto";
-import { isIP, connect as netConnect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { arch, platform, release, type as osType } from "node:os";
-import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { promisify } from "node:util";
 import type { CatalogRow } from "./catalog.js";
 import { UpstreamError, type UpstreamErrorCode } from "./errors.js";
+import { openSocket, SocketTracker, startTls, type SocketErrorCodes } from "./socket.js";
 
 /**
  * The agent's login to a MongoDB server: the connection handshake (`hello`), then SCRAM
@@ -127,6 +127,8 @@ export function mongoErrorCode(error: unknown): { readonly code: number; readonl
 }
 
 const C = mongoAgentErrorCodes;
+/** MongoDB's codes for a server that cannot be reached and a TLS handshake that failed. */
+const MONGO_SOCKET_CODES: SocketErrorCodes = { unreachable: String(C.HostUnreachable), tls: String(C.SSLHandshakeFailed) };
 const UNAUTHORIZED = 13;
 /** Server codes that mean the credentials, or the account, were refused: UserNotFound, Unauthorized, AuthenticationFailed. */
 const AUTH_CODES = new Set([11, UNAUTHORIZED, C.AuthenticationFailed]);
@@ -171,9 +173,9 @@ export async function connectMongo(target: MongoTarget, options: MongoLoginOptio
 }
 
 async function logIn(target: MongoTarget, options: MongoLoginOptions, sockets: SocketTracker): Promise<MongoSession> {
-  const plain = await openSocket(target, sockets);
+  const plain = await openSocket(target, sockets, MONGO_SOCKET_CODES);
   const tls = target.tls.mode !== "disable";
-  const socket = tls ? await startTls(plain, target, sockets) : plain;
+  const socket = tls ? await startTls(plain, target, sockets, MONGO_SOCKET_CODES) : plain;
   const commands = new CommandChannel(socket, createMongoFramer({ maxMessageBytes: target.maxMessageBytes }));
   const password = target.password?.reveal();
   const negotiate = password !== undefined && target.mechanism === undefined;
@@ -529,69 +531,7 @@ class CommandChannel {
   }
 }
 
-/** The sockets of one login, destroyed together when it fails, including any opened after that. */
-class SocketTracker {
-  readonly #sockets: Socket[] = [];
-  #aborted = false;
 
-  add<T extends Socket>(socket: T): T {
-    if (this.#aborted) socket.destroy();
-    else this.#sockets.push(socket);
-    return socket;
-  }
-
-  abort(): void {
-    this.#aborted = true;
-    for (const socket of this.#sockets) socket.destroy();
-  }
-}
-
-async function openSocket(target: MongoTarget, sockets: SocketTracker): Promise<Socket> {
-  return await new Promise<Socket>((resolve, reject) => {
-    const socket = sockets.add(netConnect({ host: target.host, port: target.port, noDelay: true }));
-    socket.pause();
-    const onError = (cause: Error) => {
-      socket.destroy();
-      reject(new UpstreamError("connect_failed", String(C.HostUnreachable), `cannot reach the database at ${target.host}:${target.port}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`, { cause }));
-    };
-    const onClose = () => reject(new UpstreamError("connect_failed", String(C.HostUnreachable), `the connection to the database at ${target.host}:${target.port} closed while opening`));
-    socket.once("error", onError);
-    socket.once("close", onClose);
-    socket.once("connect", () => {
-      socket.off("error", onError);
-      socket.off("close", onClose);
-      resolve(socket);
-    });
-  });
-}
-
-async function startTls(plain: Socket, target: MongoTarget, sockets: SocketTracker): Promise<Socket> {
-  const servername = target.tls.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
-  const options: ConnectionOptions = {
-    socket: plain,
-    host: target.host,
-    rejectUnauthorized: target.tls.mode === "verify-full",
-    ...(servername === undefined ? {} : { servername }),
-    ...(target.tls.ca === undefined ? {} : { ca: target.tls.ca }),
-  };
-  return await new Promise<Socket>((resolve, reject) => {
-    const secure = sockets.add(
-      tlsConnect(options, () => {
-        secure.off("error", onError);
-        secure.off("close", onClose);
-        secure.pause();
-        resolve(secure);
-      }),
-    );
-    const onError = (cause: Error) => {
-      secure.destroy();
-      reject(new UpstreamError("tls_refused", String(C.SSLHandshakeFailed), `tls to the database failed: ${cause.message}`, { cause }));
-    };
-    const onClose = () => reject(new UpstreamError("tls_refused", String(C.SSLHandshakeFailed), "the database closed the connection during the tls handshake"));
-    secure.once("error", onError);
-    secure.once("close", onClose);
-  });
-}
 
 /**
  * An `ok: 0` reply: credentials and account errors are auth_failed with the server's words kept as

@@ -1,9 +1,12 @@
 import type { Secret } from "@airlock/runtime";
 import { createMysqlFramer, mysql, mysqlAuth, mysqlCachingSha2, mysqlCapabilities, WireError, type MysqlFramer, type MysqlPacket } from "@airlock/wire";
 import { createPublicKey } from "node:crypto";
-import { isIP, connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
+import type { Socket } from "node:net";
 import { UpstreamError, type UpstreamErrorCode } from "./errors.js";
+import { openSocket, SocketTracker, startTls, type SocketErrorCodes } from "./socket.js";
+
+/** SQLSTATEs of a server that cannot be reached (08001) and of a connection that failed (08S01). */
+const MYSQL_SOCKET_CODES: SocketErrorCodes = { unreachable: "08001", tls: "08S01" };
 
 /**
  * The agent's login to a MySQL or MariaDB server, the connection phase of the protocol:
@@ -158,25 +161,9 @@ export async function connectMysql(target: MysqlTarget, options: MysqlLoginOptio
   }
 }
 
-/** The sockets of one login, destroyed together when it fails, including any opened after that. */
-class SocketTracker {
-  readonly #sockets: Socket[] = [];
-  #aborted = false;
-
-  add<T extends Socket>(socket: T): T {
-    if (this.#aborted) socket.destroy();
-    else this.#sockets.push(socket);
-    return socket;
-  }
-
-  abort(): void {
-    this.#aborted = true;
-    for (const socket of this.#sockets) socket.destroy();
-  }
-}
 
 async function logIn(target: MysqlTarget, options: MysqlLoginOptions, sockets: SocketTracker): Promise<MysqlSession> {
-  const plain = await openSocket(target, sockets);
+  const plain = await openSocket(target, sockets, MYSQL_SOCKET_CODES);
   let reader = new PacketReader(plain, createMysqlFramer({ maxMessageBytes: target.maxMessageBytes }));
   const first = await reader.next();
   if (first.sequenceId !== 0) throw protocolError(`the server's greeting has sequence id ${first.sequenceId}, not 0`);
@@ -207,7 +194,7 @@ async function logIn(target: MysqlTarget, options: MysqlLoginOptions, sockets: S
     plain.write(mysql.encodePacket(sequenceId++, mysql.encodeSSLRequest({ capabilities, maxPacketSize, characterSet })));
     // A server says nothing between its greeting and the TLS handshake: bytes read past the greeting are not its own.
     if (reader.hasBuffered()) throw protocolError("the server sent data before the TLS handshake");
-    socket = await startTls(plain, target, sockets);
+    socket = await startTls(plain, target, sockets, MYSQL_SOCKET_CODES);
     reader = new PacketReader(socket, createMysqlFramer({ maxMessageBytes: target.maxMessageBytes }));
   }
 
@@ -454,49 +441,6 @@ class PacketReader {
   }
 }
 
-async function openSocket(target: MysqlTarget, sockets: SocketTracker): Promise<Socket> {
-  return await new Promise<Socket>((resolve, reject) => {
-    const socket = sockets.add(netConnect({ host: target.host, port: target.port, noDelay: true }));
-    socket.pause();
-    const onError = (cause: Error) => {
-      socket.destroy();
-      reject(new UpstreamError("connect_failed", "08001", `cannot reach the database at ${target.host}:${target.port}: ${(cause as NodeJS.ErrnoException).code ?? cause.message}`, { cause }));
-    };
-    const onClose = () => reject(new UpstreamError("connect_failed", "08001", `the connection to the database at ${target.host}:${target.port} closed while opening`));
-    socket.once("error", onError);
-    socket.once("close", onClose);
-    socket.once("connect", () => {
-      socket.off("error", onError);
-      socket.off("close", onClose);
-      resolve(socket);
-    });
-  });
-}
-
-async function startTls(plain: Socket, target: MysqlTarget, sockets: SocketTracker): Promise<Socket> {
-  const servername = target.tls.servername ?? (isIP(target.host) === 0 ? target.host : undefined);
-  const options: ConnectionOptions = {
-    socket: plain,
-    host: target.host,
-    rejectUnauthorized: target.tls.mode === "verify-full",
-    ...(servername === undefined ? {} : { servername }),
-    ...(target.tls.ca === undefined ? {} : { ca: target.tls.ca }),
-  };
-  return await new Promise<Socket>((resolve, reject) => {
-    const secure = sockets.add(
-      tlsConnect(options, () => {
-        secure.off("error", onError);
-        secure.pause();
-        resolve(secure);
-      }),
-    );
-    const onError = (cause: Error) => {
-      secure.destroy();
-      reject(new UpstreamError("tls_refused", "08S01", `tls to the database failed: ${cause.message}`, { cause }));
-    };
-    secure.once("error", onError);
-  });
-}
 
 /** The server's ERR: credentials and account errors are auth_failed, with the server's words kept as the cause only. */
 function serverError(error: mysql.ErrPacket): MysqlServerError {
