@@ -1,8 +1,8 @@
-import { splitHostPort } from "@airlock/runtime";
 import { createServer, type Server } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import type { ConnectionConfig } from "../config/schema.js";
 import type { GatewayServices } from "../session/context.js";
+import { listenOn } from "./listen.js";
 import { serveMongo, type MongoListenerContext } from "../session/mongo-session.js";
 
 /**
@@ -18,13 +18,5 @@ export async function listenMongo(connection: ConnectionConfig, address: string,
       ? createServer({ noDelay: true }, (socket) => serve(socket, false))
       : createTlsServer({ secureContext: services.tls }, (socket) => serve(socket, true));
   if (services.tls !== undefined) server.on("tlsClientError", (error) => services.logger.info({ connection: connection.name, err: error.message }, "tls handshake failed"));
-  const { host, port } = splitHostPort(address);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return server;
+  return listenOn(server, address);
 }

@@ -1,7 +1,7 @@
-import { splitHostPort } from "@airlock/runtime";
 import { createServer, type Server } from "node:net";
 import type { ConnectionConfig } from "../config/schema.js";
 import type { GatewayServices } from "../session/context.js";
+import { listenOn } from "./listen.js";
 import { serveMysql, type MysqlListenerContext } from "../session/mysql-session.js";
 
 /**
@@ -12,15 +12,7 @@ export async function listenMysql(connection: ConnectionConfig, address: string,
   const server = createServer({ pauseOnConnect: true, noDelay: true }, (socket) => {
     serveMysql(socket, { connection, transport: { kind: "native", remoteAddress: socket.remoteAddress ?? "" } }, services, context);
   });
-  const { host, port } = splitHostPort(address);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return server;
+  return listenOn(server, address);
 }
 
 /**

@@ -1,7 +1,7 @@
-import { splitHostPort } from "@airlock/runtime";
 import { createServer, type Server } from "node:net";
 import type { ConnectionConfig } from "../config/schema.js";
 import type { GatewayServices } from "../session/context.js";
+import { listenOn } from "./listen.js";
 import { servePostgres } from "../session/postgres-session.js";
 
 /**
@@ -12,13 +12,5 @@ export async function listenPostgres(connection: ConnectionConfig, address: stri
   const server = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
     servePostgres(socket, { connection, transport: { kind: "native", remoteAddress: socket.remoteAddress ?? "" } }, services);
   });
-  const { host, port } = splitHostPort(address);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return server;
+  return listenOn(server, address);
 }
