@@ -4,7 +4,9 @@
 // In one run, alternating the targets round by round: direct PostgreSQL, pgbouncer (transaction
 // pooling), pgpool-II (raw mode), Airlock's native listener and Airlock through `airlock connect`,
 // on pgbench -S (simple, extended, prepared), a 1,000,000-row bulk read (SELECT and COPY), 200
-// concurrent sessions and the connection setup rate. Sets up everything it needs by itself.
+// concurrent sessions and the connection setup rate; and MySQL (the machine's MariaDB) directly,
+// through Airlock's native listener and through `airlock connect`, on point SELECTs with 8 clients
+// and a masked 1,000,000-row read. Sets up everything it needs by itself.
 import { execSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +18,8 @@ import { startPgbouncer, startPgpool } from "./lib/poolers.mjs";
 import { aggregate, renderMarkdown, writeDocs } from "./lib/report.mjs";
 import { checkPostgresTools, ensurePoolers, machineInfo } from "./lib/system.mjs";
 import { killAllSync, progress, rssBytes, sampleRss, stopAll } from "./lib/util.mjs";
-import { AIRLOCK_TARGETS, bulkRead, measure, TARGETS, UNMASKED_TARGET, workloads } from "./lib/workloads.mjs";
+import { AIRLOCK_TARGETS, bulkRead, measure, MYSQL_UNMASKED_TARGET, PROTOCOLS, protocolOf, TARGETS, UNMASKED_TARGET, workloads } from "./lib/workloads.mjs";
+import { ensureMysqlUser, MYSQL_DB, MYSQL_PORT, MYSQL_USER, mysqlFacts, prepareMysqlBenchDatabase } from "./lib/mysql.mjs";
 import { runProfile } from "./lib/profile.mjs";
 
 const USAGE = `node bench/run.mjs [options]        (pnpm bench -- [options])
@@ -30,9 +33,10 @@ const USAGE = `node bench/run.mjs [options]        (pnpm bench -- [options])
   --no-statement-fsync   skip the extra run with recording.fsync: statement
   --no-stream        skip the 1 GB streaming read (gateway and agent memory)
   --workloads a,b    only these workloads (select-simple, select-extended, select-prepared,
-                     bulk-select, bulk-copy, sessions-200, connect-rate)
+                     bulk-select, bulk-copy, sessions-200, connect-rate on the PostgreSQL
+                     targets; mysql-point-select, mysql-bulk-select on the MySQL targets)
   --targets a,b      only these targets (${TARGETS.join(", ")})
-  --reinit           rebuild the bench database even if it is intact
+  --reinit           rebuild the bench databases (PostgreSQL and MariaDB) even if intact
   --keep             keep the temp dir (configs, logs, recordings)
   --profile          instead of the comparison: run pgbench -S simple through the native listener
                      with node --cpu-prof on the gateway and the agent (and on airlock connect
@@ -70,7 +74,14 @@ if (!["interval", "statement"].includes(values.fsync)) throw new Error("--fsync 
 const selectedTargets = values.targets ? values.targets.split(",") : TARGETS;
 for (const target of selectedTargets) if (!TARGETS.includes(target)) throw new Error(`unknown target ${target}`);
 const allWorkloads = workloads(duration);
-const selectedWorkloads = values.workloads ? allWorkloads.filter((workload) => values.workloads.split(",").includes(workload.id)) : allWorkloads;
+if (values.workloads) for (const id of values.workloads.split(",")) if (!allWorkloads.some((workload) => workload.id === id)) throw new Error(`unknown workload ${id}`);
+// A workload runs on the selected targets of its protocol; one with none of them selected does not run.
+const protocolTargets = (workload) => selectedTargets.filter((target) => protocolOf(target) === workload.protocol);
+const selectedWorkloads = (values.workloads ? allWorkloads.filter((workload) => values.workloads.split(",").includes(workload.id)) : allWorkloads).filter((workload) => protocolTargets(workload).length > 0);
+if (selectedWorkloads.length === 0 && !values.profile) throw new Error("no workload runs on the selected targets (the mysql-* workloads run on the mysql-* targets, the others on the PostgreSQL targets)");
+// What needs setting up: PostgreSQL (and its poolers) only when a PostgreSQL workload runs (or --profile), MariaDB only for a MySQL one.
+const needsPostgres = values.profile || selectedWorkloads.some((workload) => workload.protocol === "postgres");
+const needsMysql = !values.profile && selectedWorkloads.some((workload) => workload.protocol === "mysql");
 
 let tmp;
 let cleaning = false;
@@ -113,15 +124,35 @@ async function main() {
   const distAtStart = newestDist();
   // ---- setup ------------------------------------------------------------------------------
   checkBuilt();
-  const binDir = checkPostgresTools();
-  ensurePoolers();
-  const facts = serverFacts(5432);
-  progress(`setup: PostgreSQL ${facts.version} on 127.0.0.1:5432 (max_connections ${facts.maxConnections}, ${facts.used} in use)`);
-  const bench = prepareBenchDatabase(5432, { reinit: values.reinit });
+  let binDir;
+  let facts;
+  let bench;
+  if (needsPostgres) {
+    binDir = checkPostgresTools();
+    ensurePoolers();
+    facts = serverFacts(5432);
+    progress(`setup: PostgreSQL ${facts.version} on 127.0.0.1:5432 (max_connections ${facts.maxConnections}, ${facts.used} in use)`);
+    bench = prepareBenchDatabase(5432, { reinit: values.reinit });
+  } else progress("setup: no PostgreSQL workload selected: PostgreSQL, pgbouncer and pgpool-II are not set up");
+  let mysqlInfo;
+  if (needsMysql) {
+    mysqlInfo = mysqlFacts();
+    progress(`setup: MariaDB ${mysqlInfo.version} on 127.0.0.1:${MYSQL_PORT} (max_connections ${mysqlInfo.maxConnections}, innodb_buffer_pool_size ${Math.round(mysqlInfo.bufferPoolBytes / 2 ** 20)} MiB)`);
+    Object.assign(mysqlInfo, prepareMysqlBenchDatabase({ reinit: values.reinit }));
+  }
   tmp = mkdtempSync(join(tmpdir(), "airlock-bench-"));
   chmodSync(tmp, 0o755);
   progress(`setup: temp dir ${tmp}`);
-  const pgUser = postgresUser();
+  const pgUser = needsPostgres ? postgresUser() : undefined;
+  let mysqlPassword;
+  let mysqlConnection;
+  if (needsMysql) {
+    // The agent's account, with a fresh password for this run in the temp dir (the agent's password_file).
+    const passwordFile = join(tmp, "mysql-password");
+    mysqlPassword = ensureMysqlUser(passwordFile);
+    mysqlConnection = { name: "bench_mysql", port: MYSQL_PORT, database: MYSQL_DB, user: MYSQL_USER, passwordFile };
+    progress(`setup: MariaDB user ${MYSQL_USER}@127.0.0.1 (SELECT on ${MYSQL_DB}), password in ${passwordFile}`);
+  }
 
   // Direct PostgreSQL and Airlock hold one backend per client: 200 sessions need room for them,
   // for pgpool's 200 cached backends (kept after its run), pgbouncer's pool, and the rest.
@@ -143,23 +174,29 @@ async function main() {
   progress(`setup: masking ${masking.available ? "is available" : `is not available: ${masking.message}`}`);
   const fsync = values.fsync;
 
-  const backends = { bench: 5432, ...(needsMany ? { bench_many: manyPort } : {}) };
+  const backends = needsPostgres ? { bench: 5432, ...(needsMany ? { bench_many: manyPort } : {}) } : {};
   if (values.profile) {
     await runProfile({ tmp, issuer, token, tokenFile, backends: { bench: 5432 }, fsync, masking: masking.available, duration: values.duration === undefined ? 20 : duration, startAirlock, startConnect });
     return;
   }
 
-  const pgbouncer = await startPgbouncer(join(tmp, "pgbouncer"), pgUser, { [BENCH_DB]: 5432, ...(needsMany ? { [`${BENCH_DB}_many`]: manyPort } : {}) });
-  progress(`setup: pgbouncer on 127.0.0.1:${pgbouncer.port}`);
-  const pgpool = await startPgpool(join(tmp, "pgpool"), pgUser, 5432, 16);
-  progress(`setup: pgpool-II on 127.0.0.1:${pgpool.port} (num_init_children 16)`);
-  const pgpoolMany = needsMany ? await startPgpool(join(tmp, "pgpool-many"), pgUser, manyPort, 220) : undefined;
-  if (pgpoolMany) progress(`setup: pgpool-II for 200 sessions on 127.0.0.1:${pgpoolMany.port} (num_init_children 220)`);
+  let pgbouncer;
+  let pgpool;
+  let pgpoolMany;
+  if (needsPostgres) {
+    pgbouncer = await startPgbouncer(join(tmp, "pgbouncer"), pgUser, { [BENCH_DB]: 5432, ...(needsMany ? { [`${BENCH_DB}_many`]: manyPort } : {}) });
+    progress(`setup: pgbouncer on 127.0.0.1:${pgbouncer.port}`);
+    pgpool = await startPgpool(join(tmp, "pgpool"), pgUser, 5432, 16);
+    progress(`setup: pgpool-II on 127.0.0.1:${pgpool.port} (num_init_children 16)`);
+    pgpoolMany = needsMany ? await startPgpool(join(tmp, "pgpool-many"), pgUser, manyPort, 220) : undefined;
+    if (pgpoolMany) progress(`setup: pgpool-II for 200 sessions on 127.0.0.1:${pgpoolMany.port} (num_init_children 220)`);
+  }
 
-  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available });
+  // One gateway and one agent carry every connection: the PostgreSQL ones and the MySQL one.
+  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available, mysql: mysqlConnection });
   progress(`setup: Airlock gateway (pid ${airlock.gateway.pid}, recording fsync ${fsync}) and agent (pid ${airlock.agent.pid}); native listeners ${JSON.stringify(airlock.listeners)}`);
   let connects = {};
-  for (const connection of Object.keys(backends)) {
+  for (const connection of [...Object.keys(backends), ...(mysqlConnection ? [mysqlConnection.name] : [])]) {
     connects[connection] = await startConnect({ dir: tmp, grpc: airlock.grpc, connection, tokenFile });
     progress(`setup: airlock connect ${connection} on 127.0.0.1:${connects[connection].port} (pid ${connects[connection].handle.pid})`);
   }
@@ -179,26 +216,47 @@ async function main() {
         return { port: connects[many ? "bench_many" : "bench"].port, user: "bench", database: BENCH_DB };
       case UNMASKED_TARGET:
         return { port: airlock.listeners[many ? "bench_many" : "bench"], user: "bench", database: BENCH_DB, password: unmaskedToken };
+      // MySQL: directly as the agent's own account; to Airlock the token goes as the password by
+      // mysql_clear_password (loopback), and through `airlock connect` any password does.
+      case "mysql-direct":
+        return { port: MYSQL_PORT, user: MYSQL_USER, database: MYSQL_DB, password: mysqlPassword };
+      case "mysql-airlock-native":
+        return { port: airlock.listeners.bench_mysql, user: "bench", database: MYSQL_DB, password: token, clearPassword: true };
+      case "mysql-airlock-connect":
+        return { port: connects.bench_mysql.port, user: "bench", database: MYSQL_DB, password: "", clearPassword: true };
+      case MYSQL_UNMASKED_TARGET:
+        return { port: airlock.listeners.bench_mysql, user: "bench", database: MYSQL_DB, password: unmaskedToken, clearPassword: true };
     }
   };
+  const connectOf = (target, server) => (target === "airlock-connect" ? (server === "many" ? "bench_many" : "bench") : target === "mysql-airlock-connect" ? "bench_mysql" : undefined);
   const airlockPids = (target, server) => ({
     gateway: airlock.gateway.pid,
     agent: airlock.agent.pid,
-    ...(target === "airlock-connect" ? { connect: connects[server === "many" ? "bench_many" : "bench"].handle.pid } : {}),
+    ...(connectOf(target, server) ? { connect: connects[connectOf(target, server)].handle.pid } : {}),
   });
 
-  // ---- warm-up: a short unrecorded pgbench -S on every target (JIT, caches, pools) ----------
-  progress("warm-up: 2 s of pgbench -S on each Airlock target (not recorded)");
-  const warmup = { id: "warm-up", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: 2 } };
-  for (const target of selectedTargets.filter((name) => AIRLOCK_TARGETS.has(name))) await measure({ workload: warmup, target, endpoint: endpoint(target, "main"), airlockPids, tmp, tag: `warm-up-${target}` });
+  // ---- warm-up: a short unrecorded load on every Airlock target (JIT, caches, pools) -------
+  // (pgbench -S on the PostgreSQL ones, the MySQL point lookups on the MySQL ones)
+  const warmups = {
+    postgres: { id: "warm-up", protocol: "postgres", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: 2 } },
+    mysql: { id: "warm-up", protocol: "mysql", kind: "point", server: "mysql", point: { clients: 8, duration: 2 } },
+  };
+  const warmTargets = selectedTargets.filter((name) => AIRLOCK_TARGETS.has(name) && selectedWorkloads.some((workload) => workload.protocol === protocolOf(name)));
+  progress(`warm-up: 2 s of ${[...new Set(warmTargets.map(protocolOf))].map((protocol) => (protocol === "mysql" ? "MySQL point lookups" : "pgbench -S")).join(" / ")} on each Airlock target (not recorded)`);
+  for (const target of warmTargets) {
+    const warmup = warmups[protocolOf(target)];
+    const result = await measure({ workload: warmup, target, endpoint: endpoint(target, warmup.server), airlockPids, tmp, tag: `warm-up-${target}` });
+    if (!result.ok) progress(`warm-up ${target} FAILED: ${result.error}`);
+  }
 
   // ---- rounds ----------------------------------------------------------------------------
-  // Extra targets (the unmasked identity) only where masking is on and the native target runs.
-  const targetsOf = (workload) => [...selectedTargets, ...(masking.available && selectedTargets.includes("airlock-native") ? (workload.extraTargets ?? []) : [])];
+  // Each workload on the selected targets of its protocol; extra targets (the unmasked identity)
+  // only where masking is on and that protocol's native target runs.
+  const targetsOf = (workload) => [...protocolTargets(workload), ...(masking.available && selectedTargets.includes(PROTOCOLS[workload.protocol].native) ? (workload.extraTargets ?? []) : [])];
   const raw = {};
   for (const workload of selectedWorkloads) raw[workload.id] = Object.fromEntries(targetsOf(workload).map((target) => [target, []]));
-  const perRun = selectedWorkloads.reduce((sum, workload) => sum + (workload.kind === "pgbench" ? workload.pgbench.duration + 1 : workload.kind === "sessions" ? workload.duration + 3 : 3), 0) * selectedTargets.length;
-  progress(`running ${rounds} round(s) of ${selectedWorkloads.length} workloads x ${selectedTargets.length} targets (about ${perRun * rounds < 120 ? `${perRun * rounds} s` : `${Math.round((perRun * rounds) / 60)} min`})`);
+  const perRun = selectedWorkloads.reduce((sum, workload) => sum + (workload.kind === "pgbench" ? workload.pgbench.duration + 1 : workload.kind === "point" ? workload.point.duration + 1 : workload.kind === "sessions" ? workload.duration + 3 : 3) * targetsOf(workload).length, 0);
+  progress(`running ${rounds} round(s) of ${selectedWorkloads.length} workloads on ${selectedTargets.length} targets (about ${perRun * rounds < 120 ? `${perRun * rounds} s` : `${Math.round((perRun * rounds) / 60)} min`})`);
   for (let round = 0; round < rounds; round++) {
     for (const workload of selectedWorkloads) {
       const targets = targetsOf(workload);
@@ -207,14 +265,14 @@ async function main() {
         const result = await measure({ workload, target, endpoint: endpoint(target, workload.server), airlockPids, tmp, tag: `${round}-${workload.id}-${target}` });
         result.round = round + 1;
         raw[workload.id][target].push(result);
-        progress(`round ${round + 1}/${rounds} ${workload.id.padEnd(15)} ${target.padEnd(15)} ${summary(workload, result)}`);
+        progress(`round ${round + 1}/${rounds} ${workload.id.padEnd(18)} ${target.padEnd(21)} ${summary(workload, result)}`);
       }
     }
   }
 
   // ---- gateway and agent memory while streaming 1 GB ---------------------------------------
   let stream;
-  if (!values["no-stream"] && selectedTargets.includes("airlock-native")) {
+  if (!values["no-stream"] && needsPostgres && selectedTargets.includes("airlock-native")) {
     progress("streaming a 1 GB result through the native listener (gateway and agent memory)");
     const pids = { gateway: airlock.gateway.pid, agent: airlock.agent.pid };
     const baseline = { gateway: rssBytes(pids.gateway), agent: rssBytes(pids.agent) };
@@ -244,7 +302,8 @@ async function main() {
 
   // ---- report ------------------------------------------------------------------------------
   const finishedAt = new Date();
-  const machine = machineInfo(facts.version);
+  const machine = machineInfo(facts?.version ?? "not used in this run");
+  if (mysqlInfo) machine.mariadb = mysqlInfo.version;
   machine.loadAverageAtStart = loadAtStart;
   machine.loadAverageAtEnd = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const report = aggregate({
@@ -262,13 +321,27 @@ async function main() {
       gitCommit: codeAtStart,
       ...(newestDist() > distAtStart ? { distRebuiltDuringRun: `packages/*/dist was rebuilt during the run (${new Date(newestDist() * 1000).toISOString()}): processes started after that (the fsync: statement restart) ran the newer build` } : {}),
       settings: {
-        postgres: `127.0.0.1:5432, database ${BENCH_DB} (pgbench scale 10; ${bench.bulkTableSize} bench_people)`,
-        manyServer,
-        pgbouncer: pgbouncer.settings,
-        pgpool: pgpool.settings,
-        pgpoolMany: pgpoolMany?.settings,
-        airlock: `gateway + agent as processes (node packages/cli/bin/airlock.js), local ES256 issuer, policy bench-read (read and export allowed), recording on (fsync ${fsync}, interval 10ms, sample_rows 20), SQLite store, log level info to a file; agent logs in to PostgreSQL as postgres (trust)`,
-        client: "pgbench from PostgreSQL's packages; bulk reads with bench/lib/bulk-client.mjs (counts DataRow/CopyData messages without decoding them)",
+        ...(needsPostgres
+          ? {
+              postgres: `127.0.0.1:5432, database ${BENCH_DB} (pgbench scale 10; ${bench.bulkTableSize} bench_people)`,
+              manyServer,
+              pgbouncer: pgbouncer.settings,
+              pgpool: pgpool.settings,
+              pgpoolMany: pgpoolMany?.settings,
+            }
+          : {}),
+        ...(needsMysql
+          ? {
+              mysql: `MariaDB ${mysqlInfo.version} on 127.0.0.1:${MYSQL_PORT} (the machine's server and settings: max_connections ${mysqlInfo.maxConnections}, innodb_buffer_pool_size ${Math.round(mysqlInfo.bufferPoolBytes / 2 ** 20)} MiB), database ${MYSQL_DB}: bench_accounts (100,000 rows, ${mysqlInfo.pointTableSize}) and bench_people (1,000,000 rows, ${mysqlInfo.bulkTableSize}), InnoDB; user ${MYSQL_USER}@127.0.0.1 (mysql_native_password, SELECT on ${MYSQL_DB}) for the agent and for mysql-direct`,
+            }
+          : {}),
+        airlock: `one gateway + one agent as processes (node packages/cli/bin/airlock.js) carrying every connection, local ES256 issuer, policy bench-read (read and export allowed), recording on (fsync ${fsync}, interval 10ms, sample_rows 20), SQLite store, log level info to a file; the agent logs in ${[needsPostgres ? "to PostgreSQL as postgres (trust)" : undefined, needsMysql ? `to MariaDB as ${MYSQL_USER} (mysql_native_password, password_file in the temp dir)` : undefined].filter(Boolean).join(" and ")}`,
+        client: [
+          needsPostgres ? "pgbench from PostgreSQL's packages; bulk reads with bench/lib/bulk-client.mjs (counts DataRow/CopyData messages without decoding them)" : undefined,
+          needsMysql ? "MySQL: bench/lib/mysql-client.mjs (its own minimal wire client: mysql_native_password directly, mysql_clear_password with the token to Airlock; COM_QUERY, text protocol; rows counted without decoding them)" : undefined,
+        ]
+          .filter(Boolean)
+          .join("; "),
       },
     },
     masking,
@@ -292,7 +365,7 @@ async function main() {
 function summary(workload, result) {
   if (!result.ok) return `FAILED: ${result.error}`;
   const cpu = result.cpuPer ? Object.entries(result.cpuPer).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(" ") : "";
-  if (workload.kind === "bulk") return `${Math.round(result.rowsPerSecond).toLocaleString("en-US")} rows/s, ${result.mbPerSecond.toFixed(1)} MB/s${cpu ? `; CPU s/1M rows: ${cpu}` : ""}`;
+  if (workload.kind === "bulk") return `${Math.round(result.rowsPerSecond).toLocaleString("en-US")} rows/s, ${result.mbPerSecond.toFixed(1)} MB/s${cpu ? `; CPU s/1M rows: ${cpu}` : ""}${result.firstRow ? `; first row ${JSON.stringify(result.firstRow)}` : ""}`;
   return `${result.tps.toFixed(0)} ${workload.unit}, p50 ${result.p50Ms?.toFixed(2)} ms, p99 ${result.p99Ms?.toFixed(2)} ms${result.failed ? `, ${result.failed} failed` : ""}${cpu ? `; CPU s/1k: ${cpu}` : ""}`;
 }
 

@@ -46,17 +46,23 @@ export function checkBuilt() {
   if (missing.length > 0) throw new Error(`the workspace is not built (${missing.map((file) => file.slice(ROOT.length + 1)).join(", ")} missing): run \`pnpm build\` (or scripts/bootstrap.sh) first`);
 }
 
-/** The bench connections: `bench` on 5432, and `bench_many` on the server of the 200-session workload. */
-function gatewayYaml({ grpcPort, httpPort, agentKeyHash, listeners, fsync, masking }) {
+/**
+ * The bench connections: `bench` on 5432, `bench_many` on the server of the 200-session workload,
+ * and, with `mysql`, a MySQL connection (`mysql.name`) to the machine's MariaDB, its listener at
+ * `listeners[mysql.name]`, masking the same two columns (schema = the MySQL database).
+ */
+function gatewayYaml({ grpcPort, httpPort, agentKeyHash, listeners, fsync, masking, mysql }) {
   const connections = Object.entries(listeners)
     .map(([name, port]) => {
-      const lines = [`  - name: ${name}`, "    protocol: postgres", "    agent: bench-agent", `    listen: 127.0.0.1:${port}`];
+      const isMysql = mysql !== undefined && name === mysql.name;
+      const lines = [`  - name: ${name}`, `    protocol: ${isMysql ? "mysql" : "postgres"}`, "    agent: bench-agent", `    listen: 127.0.0.1:${port}`];
       if (masking) {
+        const schema = isMysql ? mysql.database : "public";
         lines.push(
           "    masking:",
           "      columns:",
-          `        - { column: public.${BULK_TABLE}.email, style: partial, keep: 4 }`,
-          `        - { column: public.${BULK_TABLE}.card_number, style: partial, keep: 4 }`,
+          `        - { column: ${schema}.${BULK_TABLE}.email, style: partial, keep: 4 }`,
+          `        - { column: ${schema}.${BULK_TABLE}.card_number, style: partial, keep: 4 }`,
         );
       }
       return lines.join("\n");
@@ -90,10 +96,12 @@ log: { level: info }
 
 /**
  * Starts a gateway and an agent as processes in `dir` (SQLite store and recordings there too).
- * `backends`: connection name -> PostgreSQL port. `cpuProf`: a folder for node --cpu-prof.
+ * `backends`: connection name -> PostgreSQL port. `mysql`: { name, port, database, user,
+ * passwordFile } adds a MySQL connection (protocol: mysql) carried by the same gateway and agent.
+ * `cpuProf`: a folder for node --cpu-prof.
  * Returns { gateway, agent, listeners: { name: port }, grpc, dir, stop() }.
  */
-export async function startAirlock({ dir, jwksFile, backends, fsync = "interval", cpuProfDir, masking = false }) {
+export async function startAirlock({ dir, jwksFile, backends, fsync = "interval", cpuProfDir, masking = false, mysql }) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "jwks.json"), readFileSync(jwksFile));
   const agentKey = randomBytes(32).toString("base64url");
@@ -101,16 +109,19 @@ export async function startAirlock({ dir, jwksFile, backends, fsync = "interval"
   const httpPort = await freePort();
   const listeners = {};
   for (const name of Object.keys(backends)) listeners[name] = await freePort();
-  writeFileSync(join(dir, "gateway.yaml"), gatewayYaml({ grpcPort, httpPort, agentKeyHash: createHash("sha256").update(agentKey).digest("hex"), listeners, fsync, masking }));
+  if (mysql !== undefined) listeners[mysql.name] = await freePort();
+  writeFileSync(join(dir, "gateway.yaml"), gatewayYaml({ grpcPort, httpPort, agentKeyHash: createHash("sha256").update(agentKey).digest("hex"), listeners, fsync, masking, mysql }));
+  const agentConnections = Object.entries(backends).map(([name, port]) => `  - { name: ${name}, host: 127.0.0.1, port: ${port}, database: ${BENCH_DB}, user: postgres }`);
+  if (mysql !== undefined) {
+    agentConnections.push(`  - { name: ${mysql.name}, protocol: mysql, host: 127.0.0.1, port: ${mysql.port}, database: ${mysql.database}, user: ${mysql.user}, password_file: ${JSON.stringify(mysql.passwordFile)} }`);
+  }
   writeFileSync(
     join(dir, "agent.yaml"),
     `gateway: 127.0.0.1:${grpcPort}
 name: bench-agent
 key_env: AIRLOCK_AGENT_KEY
 connections:
-${Object.entries(backends)
-  .map(([name, port]) => `  - { name: ${name}, host: 127.0.0.1, port: ${port}, database: ${BENCH_DB}, user: postgres }`)
-  .join("\n")}
+${agentConnections.join("\n")}
 log: { level: info }
 `,
   );

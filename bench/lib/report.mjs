@@ -1,28 +1,31 @@
 // Aggregation of the rounds, the Markdown table, the issue's targets, and docs/benchmarks.md.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { AIRLOCK_TARGETS, TARGET_LABELS } from "./workloads.mjs";
+import { AIRLOCK_TARGETS, PROTOCOLS, TARGET_LABELS } from "./workloads.mjs";
 import { median, percentile } from "./util.mjs";
 
 const MiB = 2 ** 20;
 const RSS_LIMIT_MIB = 300;
 const STREAM_GROWTH_LIMIT_MIB = 100;
 
-/** Medians over rounds (pooled latency percentiles), ratios to direct and pgbouncer, the targets. */
+/**
+ * Medians over rounds (pooled latency percentiles), ratios to direct (direct PostgreSQL, or direct
+ * MariaDB for the MySQL workloads) and to pgbouncer (PostgreSQL only), the targets.
+ */
 export function aggregate({ raw, workloads, targets, meta, masking, stream, statementFsync }) {
   const out = { meta, masking, workloads: [], stream, statementFsync: undefined, targets: [] };
   for (const workload of workloads) {
-    const entry = { id: workload.id, title: workload.title, unit: workload.unit, kind: workload.kind, server: workload.server, targets: {} };
+    const protocol = workload.protocol ?? "postgres";
+    const entry = { id: workload.id, protocol, title: workload.title, unit: workload.unit, kind: workload.kind, server: workload.server, targets: {} };
     const here = Object.keys(raw[workload.id]);
     for (const target of here) entry.targets[target] = summarise(workload, raw[workload.id][target]);
+    const references = protocol === "mysql" ? [[PROTOCOLS.mysql.direct, "vsDirect"]] : [["direct", "vsDirect"], ["pgbouncer", "vsPgbouncer"]];
     for (const target of here) {
       const figure = entry.targets[target];
-      for (const [reference, key] of [
-        ["direct", "vsDirect"],
-        ["pgbouncer", "vsPgbouncer"],
-      ]) {
+      for (const [reference, key] of references) {
         const base = entry.targets[reference];
         if (figure.throughput !== undefined && base?.throughput) figure[key] = figure.throughput / base.throughput;
         if (figure.p50Ms !== undefined && base?.p50Ms) figure[`p50${key.slice(2)}`] = figure.p50Ms / base.p50Ms;
+        if (figure.p99Ms !== undefined && base?.p99Ms) figure[`p99${key.slice(2)}`] = figure.p99Ms / base.p99Ms;
       }
     }
     out.workloads.push(entry);
@@ -56,6 +59,8 @@ function summarise(workload, results) {
     figure.rows = ok[0]?.rows;
     figure.bytes = ok[0]?.bytes;
     figure.firstRowMs = median(ok.map((result) => result.firstRowMs));
+    // The MySQL client decodes the first row: it shows whether the masked columns came masked.
+    if (ok[0]?.firstRow !== undefined) figure.firstRow = ok[0].firstRow;
   } else {
     figure.throughput = median(ok.map((result) => result.tps));
     figure.transactions = ok.reduce((sum, result) => sum + (result.transactions ?? 0), 0);
@@ -83,6 +88,9 @@ function summarise(workload, results) {
       figure.peakRssBytes[name] = Math.max(...results.map((result) => result.peakRssBytes?.[name] ?? 0));
     }
   }
+  // The MySQL load client's own CPU, in the same unit (it runs on the same cores).
+  const clientCpu = median(ok.map((result) => result.clientCpuPer));
+  if (clientCpu !== undefined) figure.clientCpuPer = clientCpu;
   figure.perRound = results.map((result) => ({
     round: result.round,
     ok: result.ok,
@@ -206,6 +214,81 @@ const fmtMiB = (bytes) => (bytes === undefined || bytes === 0 ? "" : `${(bytes /
 /** The tables of a report. */
 export function renderMarkdown(report) {
   const lines = [];
+  const postgresWorkloads = report.workloads.filter((workload) => (workload.protocol ?? "postgres") === "postgres");
+  const mysqlWorkloads = report.workloads.filter((workload) => workload.protocol === "mysql");
+  if (postgresWorkloads.length > 0 || report.statementFsync || report.stream) renderPostgres(lines, { ...report, workloads: postgresWorkloads });
+  if (mysqlWorkloads.length > 0) {
+    if (lines.length > 0) lines.push("");
+    renderMysql(lines, { ...report, workloads: mysqlWorkloads });
+  }
+  lines.push("", "### Targets of the benchmark issue", "");
+  if (report.targets.length === 0) lines.push("None of the workloads the targets name ran in this run (they are PostgreSQL's: pgbench -S simple, bulk-select, sessions-200, the 1 GB stream).");
+  else {
+    lines.push("| Target | Measured | Verdict |", "|---|---|---|");
+    for (const check of report.targets) lines.push(`| ${check.target} | ${escape(check.measured)} | **${check.verdict}** |`);
+  }
+  return lines.join("\n");
+}
+
+/** "MariaDB 10.11" (or "MySQL 8.0") from the server's version string. */
+function mysqlServerName(version) {
+  if (version === undefined) return "MariaDB";
+  const [major, minor] = String(version).split(/[.-]/);
+  return `${/mariadb/i.test(version) ? "MariaDB" : "MySQL"} ${major}.${minor}`;
+}
+
+/** The MySQL section: the MySQL workloads on direct MariaDB and on Airlock, ratios to direct. */
+function renderMysql(lines, report) {
+  const server = mysqlServerName(report.meta?.machine?.mariadb);
+  lines.push(`### MySQL (${server})`, "");
+  lines.push(
+    `The same gateway and agent processes also carry a MySQL connection (\`protocol: mysql\`) to the machine's ${server} (${report.meta?.machine?.mariadb ?? "version unknown"}), with the same identity, policy and recording${report.masking?.available ? ", and masking (email and card_number of bench_people, partial, keep 4: the Airlock targets read as a masked identity; the unmasked identity is the same read by a policy with `unmasked: true`)" : " (masking is off: a gateway configured to mask does not start with this build)"}. Load: bench/lib/mysql-client.mjs (COM_QUERY, text protocol; 8 connections each running one point SELECT after another, and one streamed read of 1,000,000 rows whose rows are counted, not decoded). Medians over the rounds; p50/p99 of every statement's own timing, pooled over the rounds. Ratios: the target's figure over direct MariaDB's in the same run (throughput; and latency for the p50/p99 ratios, where higher is slower).`,
+    "",
+  );
+  lines.push("| Workload | Target | Throughput | MB/s | p50 ms | p99 ms | vs direct | p50 vs direct | p99 vs direct |");
+  lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+  const direct = PROTOCOLS.mysql.direct;
+  for (const workload of report.workloads) {
+    for (const [target, figure] of Object.entries(workload.targets)) {
+      const name = AIRLOCK_TARGETS.has(target) ? `**${TARGET_LABELS[target]}**` : TARGET_LABELS[target];
+      if (!figure.ok) {
+        lines.push(`| ${workload.id} | ${name} | failed: ${escape(figure.errors[0] ?? "no result")} | | | | | | |`);
+        continue;
+      }
+      const bulk = workload.kind === "bulk";
+      const partial = figure.okRounds < figure.rounds ? ` (${figure.okRounds}/${figure.rounds} rounds)` : "";
+      lines.push(
+        `| ${workload.id} | ${name} | ${fmtTps(figure.throughput)} ${workload.unit}${partial} | ${figure.mbPerSecond === undefined ? "" : figure.mbPerSecond.toFixed(1)} | ${bulk ? "" : fmtMs(figure.p50Ms)} | ${bulk ? "" : fmtMs(figure.p99Ms)} | ${target === direct ? "1" : fmtRatio(figure.vsDirect)} | ${bulk ? "" : target === direct ? "1" : fmtRatio(figure.p50Direct)} | ${bulk ? "" : target === direct ? "1" : fmtRatio(figure.p99Direct)} |`,
+      );
+    }
+  }
+  lines.push("", `#### CPU and memory (MySQL)`, "");
+  lines.push(
+    "CPU: utime+stime of each process over the run divided by the statements run (millions of rows for the bulk read), median over the rounds; \"load client\" is bench/lib/mysql-client.mjs itself (it shares the 2 cores with the server and the proxy). Peak RSS: VmRSS sampled every 100 ms, highest over the rounds, in MiB.",
+    "",
+  );
+  lines.push("| Workload | Target | CPU unit | gateway CPU | agent CPU | connect CPU | load client CPU | gateway peak RSS | agent peak RSS | connect peak RSS |");
+  lines.push("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const workload of report.workloads) {
+    for (const [target, figure] of Object.entries(workload.targets)) {
+      if (!figure.ok) continue;
+      const unit = workload.kind === "bulk" ? "s / 1,000,000 rows" : "s / 1,000 statements";
+      lines.push(
+        `| ${workload.id} | ${TARGET_LABELS[target]} | ${unit} | ${fmtCpu(figure.cpuPer?.gateway)} | ${fmtCpu(figure.cpuPer?.agent)} | ${fmtCpu(figure.cpuPer?.connect)} | ${fmtCpu(figure.clientCpuPer)} | ${fmtMiB(figure.peakRssBytes?.gateway)} | ${fmtMiB(figure.peakRssBytes?.agent)} | ${fmtMiB(figure.peakRssBytes?.connect)} |`,
+      );
+    }
+  }
+  const bulk = report.workloads.find((workload) => workload.kind === "bulk");
+  const rows = bulk ? Object.entries(bulk.targets).filter(([, figure]) => figure.firstRow) : [];
+  if (rows.length > 0) {
+    lines.push("", `The first row of ${bulk.id} as each target returned it (masking at work: email and card_number):`, "");
+    lines.push("| Target | id | name | email | card_number | created_at |", "|---|---|---|---|---|---|");
+    for (const [target, figure] of rows) lines.push(`| ${TARGET_LABELS[target]} | ${figure.firstRow.map((value) => `\`${escape(value ?? "NULL")}\``).join(" | ")} |`);
+  }
+}
+
+/** The PostgreSQL sections. */
+function renderPostgres(lines, report) {
   lines.push("### Throughput and latency", "");
   lines.push("Medians over the rounds; p50/p99 from pgbench's own latency log (-l), pooled over the rounds (sessions-200: the sessions client's own per-statement timings, median over the rounds). Ratios: the target's throughput over direct PostgreSQL's and over pgbouncer's in the same run.", "");
   lines.push("| Workload | Target | Throughput | MB/s | p50 ms | p99 ms | vs direct | vs pgbouncer |");
@@ -254,10 +337,6 @@ export function renderMarkdown(report) {
       );
     }
   }
-  lines.push("", "### Targets of the benchmark issue", "");
-  lines.push("| Target | Measured | Verdict |", "|---|---|---|");
-  for (const check of report.targets) lines.push(`| ${check.target} | ${escape(check.measured)} | **${check.verdict}** |`);
-  return lines.join("\n");
 }
 
 function escape(text) {
@@ -297,9 +376,11 @@ that section is written by hand from \`node bench/run.mjs --profile\`). See also
 ${meta.command.replace("pnpm bench --", "pnpm bench --")}${meta.command.includes("--write-docs") ? "" : "   # add -- --write-docs to rewrite this file"}
 \`\`\`
 
-Needs PostgreSQL on 127.0.0.1:5432 (user \`postgres\`, trust on loopback), \`psql\` and \`pgbench\`;
-the harness installs pgbouncer and pgpool2 from Debian's packages when they are missing (as root),
-creates the \`airlock_bench\` database, and starts and stops everything else itself.
+Needs PostgreSQL on 127.0.0.1:5432 (user \`postgres\`, trust on loopback), \`psql\` and \`pgbench\`,
+and for the MySQL rows MariaDB (or MySQL) on 127.0.0.1:3306 (user \`root\`, no password) with the
+\`mariadb\` client; the harness installs pgbouncer and pgpool2 from Debian's packages when they are
+missing (as root), creates the \`airlock_bench\` databases (and the MariaDB user the agent logs in
+as), and starts and stops everything else itself.
 \`pnpm bench -- --quick\` is a 3-second, one-round run; \`--help\` lists the options.
 
 ## This run
@@ -307,17 +388,24 @@ creates the \`airlock_bench\` database, and starts and stops everything else its
 - Date: ${meta.startedAt} to ${meta.finishedAt} (${date}); code: commit ${meta.gitCommit}${meta.distRebuiltDuringRun ? `. Note: ${meta.distRebuiltDuringRun}` : ""}
 - Command: \`${meta.command}\` (${meta.rounds} round${meta.rounds === 1 ? "" : "s"}, pgbench -S runs of ${meta.duration} s, the 200-session and connection-rate runs of ${Math.max(3, Math.round(meta.duration * 0.4))} s)
 - Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory, ${machine.os}, ${machine.kernel}
-- Versions: PostgreSQL ${machine.postgres}; ${machine.pgbouncer}; ${machine.pgpool}; ${machine.pgbench}; Node.js ${machine.node}
+- Versions: PostgreSQL ${machine.postgres}; ${machine.pgbouncer}; ${machine.pgpool}; ${machine.pgbench};${machine.mariadb ? ` MariaDB ${machine.mariadb};` : ""} Node.js ${machine.node}
 - Load average at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd} (the machine is shared: other work on it moves the figures; the alternation spreads it over the targets)
 
 ### Setup
 
-- Direct: \`${settings.postgres}\`.
+${[
+  settings.postgres === undefined
+    ? undefined
+    : `- Direct: \`${settings.postgres}\`.
 - pgbouncer: pool_mode ${settings.pgbouncer.pool_mode}, max_client_conn ${settings.pgbouncer.max_client_conn}, default_pool_size ${settings.pgbouncer.default_pool_size}, auth trust.
-- pgpool-II: ${settings.pgpool.mode} mode, one backend, num_init_children ${settings.pgpool.num_init_children}${settings.pgpoolMany ? ` (${settings.pgpoolMany.num_init_children} for the 200-session workload: every client needs a pgpool child)` : ""}, max_pool ${settings.pgpool.max_pool}, connection_cache ${settings.pgpool.connection_cache}, no load balancing, no health or replication checks.
-- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD); \`airlock connect\` runs as its own process with \`--token-file\`. Masking: ${report.masking?.available ? "on for both connections: email and card_number of bench_people declared sensitive (style partial, keep 4; no content detectors). The Airlock targets read as an identity that is masked; \"Airlock native, unmasked identity\" is the same read by an identity whose policy says \`unmasked: true\`, to show what masking itself costs" : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.
-- 200 concurrent sessions: run on ${settings.manyServer}.
-- Clients: ${settings.client}. Every client uses sslmode=disable.
+- pgpool-II: ${settings.pgpool.mode} mode, one backend, num_init_children ${settings.pgpool.num_init_children}${settings.pgpoolMany ? ` (${settings.pgpoolMany.num_init_children} for the 200-session workload: every client needs a pgpool child)` : ""}, max_pool ${settings.pgpool.max_pool}, connection_cache ${settings.pgpool.connection_cache}, no load balancing, no health or replication checks.`,
+  settings.mysql === undefined ? undefined : `- MySQL direct: ${settings.mysql}.`,
+  `- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD; for MySQL by mysql_clear_password, from loopback); \`airlock connect\` runs as its own process per connection with \`--token-file\`. Masking: ${report.masking?.available ? `on for every connection: email and card_number of bench_people declared sensitive (style partial, keep 4; no content detectors)${settings.mysql === undefined ? "" : " (for MySQL as airlock_bench.bench_people.<column>)"}. The Airlock targets read as an identity that is masked; "Airlock native, unmasked identity" is the same read by an identity whose policy says \`unmasked: true\`, to show what masking itself costs` : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.`,
+  settings.manyServer === undefined ? undefined : `- 200 concurrent sessions: run on ${settings.manyServer}.`,
+  `- Clients: ${settings.client}.${settings.postgres === undefined ? "" : " Every PostgreSQL client uses sslmode=disable."}`,
+]
+  .filter(Boolean)
+  .join("\n")}
 
 ## Results
 
