@@ -102,6 +102,14 @@ export class MysqlMasker {
   }
 
   /**
+   * Whether the server's diagnostics area may hold conditions of a command that read sensitive
+   * columns (what SHOW WARNINGS then withholds): GET DIAGNOSTICS must not copy them into variables.
+   */
+  get diagnosticsSensitive(): boolean {
+    return this.#diagnosticsSensitive;
+  }
+
+  /**
    * Steps the tracker with a server packet (do not also call the tracker's onServerPacket) and
    * returns the bytes the client gets for it.
    *

@@ -1,6 +1,6 @@
 import { mysql, mysqlColumnFlags, mysqlColumnTypes, mysqlCommands, type MysqlPacket } from "@airlock/wire";
 import { mysqlValueKind, type MysqlValueKind } from "../mask/mysql-values.js";
-import type { MysqlResponseEvent, MysqlResponseTracker } from "../session/mysql-responses.js";
+import type { MysqlPreparedStatement, MysqlResponseEvent, MysqlResponseTracker } from "../session/mysql-responses.js";
 import type { SessionRecording } from "./recorder.js";
 
 const T = mysqlColumnTypes;
@@ -110,6 +110,8 @@ export class MysqlResultRecorder {
   #rowCount = 0;
   #bytes = 0;
   #started = performance.now();
+  /** The statement a COM_STMT_PREPARE's answer describes, until the answer ends. */
+  #preparing: MysqlPreparedStatement | undefined;
 
   constructor(recording: SessionRecording, tracker: MysqlResponseTracker, sampleRows: number) {
     if (!Number.isSafeInteger(sampleRows) || sampleRows < 0) throw new TypeError("sampleRows: expected a non-negative integer");
@@ -176,7 +178,10 @@ export class MysqlResultRecorder {
         return;
       }
       case "eof":
-        if (event.done) this.#flush({ tag: "EOF" });
+        if (!event.done) return;
+        // Without CLIENT_DEPRECATE_EOF a PREPARE's answer ends with the EOF after its definitions.
+        if (event.command.code === mysqlCommands.COM_STMT_PREPARE && this.#preparing !== undefined) this.#flushPrepared(this.#preparing);
+        else this.#flush({ tag: "EOF" });
         return;
       case "err": {
         const err = mysql.decodeErr(payloadOf(sent));
@@ -186,11 +191,8 @@ export class MysqlResultRecorder {
       case "prepare_ok":
       case "param":
       case "prepare_column":
-        if (event.done) {
-          const { statement } = event;
-          this.#columns = [...statement.columns];
-          this.#flush({ tag: `prepared statement ${statement.statementId}`, params: statement.numParams });
-        }
+        this.#preparing = event.statement;
+        if (event.done) this.#flushPrepared(event.statement);
         return;
       case "statistics":
         this.#columns = undefined;
@@ -203,6 +205,22 @@ export class MysqlResultRecorder {
       case "progress":
         return;
     }
+  }
+
+  /**
+   * An answer the gateway gave itself instead of the server's (a statement denied, a review
+   * rejected, a command refused): the ERR the client got, as a result.
+   */
+  refused(error: mysql.ErrPacket, bytes: number): void {
+    this.#reset();
+    this.#bytes = bytes;
+    this.#flush({ error: { code: String(error.code), ...(error.sqlState === undefined ? {} : { sqlState: error.sqlState }), message: error.message } });
+  }
+
+  #flushPrepared(statement: MysqlPreparedStatement): void {
+    this.#preparing = undefined;
+    this.#columns = [...statement.columns];
+    this.#flush({ tag: `prepared statement ${statement.statementId}`, params: statement.numParams });
   }
 
   #sample(payload: Buffer, types: readonly number[]): (string | null)[] {

@@ -1,16 +1,38 @@
+import type { StatementClass } from "@airlock/policy";
 import type { mysql } from "@airlock/wire";
 import type { MaskCatalog, SensitiveColumn } from "../mask/index.js";
 import type { RelationAccess } from "../inspect/index.js";
+import { isBuiltinFunction } from "../inspect/mysql/functions.js";
 import type { Admitted } from "./common.js";
 import type { MysqlCommand } from "./mysql-responses.js";
 
 /** What masking does with a column of a result set. */
 export type MysqlColumnPolicy = { readonly style: SensitiveColumn["style"]; readonly keep?: number; readonly label: string } | "detect" | "uncertain" | "clear";
 
-/** The part of a statement's analysis column decisions need: the relations it reads. */
-export interface ReadRelations {
-  readonly statements: readonly { readonly relations: readonly RelationAccess[] }[];
+/**
+ * What lineage needs of one statement that runs (an EXECUTE replaced by the statement it runs,
+ * when the session knows it): the relations, the functions and procedures it calls, whether it
+ * copies data or stores values in variables.
+ */
+export interface LineageStatement {
+  readonly kind?: string;
+  readonly classes?: readonly StatementClass[];
+  readonly relations: readonly RelationAccess[];
+  readonly functions?: readonly string[];
+  /** EXECUTE of a statement the session does not know: what it runs is unknown. */
+  readonly executes?: string;
+  readonly copiesData?: boolean;
+  readonly assignsVariables?: true;
 }
+
+/** The part of a statement's analysis column decisions need: the statements that run. */
+export interface ReadRelations {
+  readonly statements: readonly LineageStatement[];
+}
+
+/** Why masking refuses a statement of a masked identity: it carries sensitive values past masking. */
+export const COPIES_SENSITIVE = "the statement copies sensitive columns past masking";
+export const DIAGNOSTICS_SENSITIVE = "the diagnostics area holds messages about masked columns: GET DIAGNOSTICS would copy them into variables";
 
 /**
  * Decides each result column's masking from its column definition, which names the physical schema,
@@ -27,9 +49,13 @@ export function mysqlColumnPolicy(
   masking: NonNullable<Admitted["masking"]>,
   statementOf: (command: MysqlCommand) => ReadRelations | undefined,
   defaultSchema: () => string | undefined,
-): { decide(column: mysql.ColumnDefinition41, command: MysqlCommand): MysqlColumnPolicy; readsSensitive(command: MysqlCommand): boolean } {
+): {
+  decide(column: mysql.ColumnDefinition41, command: MysqlCommand): MysqlColumnPolicy;
+  readsSensitive(command: MysqlCommand): boolean;
+  guard(statement: ReadRelations, diagnosticsSensitive: boolean): string | undefined;
+} {
   const detect = masking.config.detectors === undefined ? "clear" : "detect";
-  const reads = (command: MysqlCommand) => readsSensitive(statementOf(command), indexCatalog(masking.catalog), defaultSchema());
+  const reads = (command: MysqlCommand) => readsSensitive(statementOf(command)?.statements, indexCatalog(masking.catalog), defaultSchema(), "any");
   return {
     decide(column, command) {
       const tables = indexCatalog(masking.catalog);
@@ -45,6 +71,31 @@ export function mysqlColumnPolicy(
       return reads(command) ? "uncertain" : detect;
     },
     readsSensitive: reads,
+    /**
+     * Masking's say on a statement before it runs: masking only sees what comes back, so a
+     * statement that carries sensitive values anywhere else is refused, since a later statement
+     * would read them unmasked:
+     * - into tables: a copy (INSERT/REPLACE ... SELECT, UPDATE from columns...) that touches a
+     *   relation with sensitive columns, or a write that reads one (a subquery in VALUES, SET or
+     *   ON DUPLICATE KEY UPDATE, a stored function);
+     * - into variables: `:=`, SET, `INTO @var`, CALL with OUT parameters, reading one;
+     * - GET DIAGNOSTICS into variables while the diagnostics area holds messages of a statement that
+     *   read sensitive columns (SHOW WARNINGS withholds them; GET DIAGNOSTICS would copy them).
+     * Relations are judged whole (a copy of `customers.id` is refused too): fail closed.
+     */
+    guard(statement, diagnosticsSensitive) {
+      const tables = indexCatalog(masking.catalog);
+      const schema = defaultSchema();
+      for (const one of statement.statements) {
+        const copies = one.copiesData === true || one.assignsVariables === true;
+        if (copies && readsSensitive([one], tables, schema, "any")) return COPIES_SENSITIVE;
+        // A locking read (FOR UPDATE) is a write of no relation: it copies nothing.
+        const writes = one.relations.some((relation) => relation.access === "write") || (runsUnseenCode(one) && one.classes?.some((value) => value !== "read") === true);
+        if (writes && readsSensitive([one], tables, schema, "read")) return COPIES_SENSITIVE;
+        if (one.kind === "GET DIAGNOSTICS" && one.assignsVariables === true && diagnosticsSensitive) return DIAGNOSTICS_SENSITIVE;
+      }
+      return undefined;
+    },
   };
 }
 
@@ -69,11 +120,18 @@ function findCaseInsensitive(styles: ReadonlyMap<string, SensitiveColumn>, name:
   return undefined;
 }
 
-/** Whether a statement reads a relation with sensitive columns, or one the catalog does not know (fail closed). */
-function readsSensitive(statement: ReadRelations | undefined, tables: Map<string, Relation>, defaultSchema: string | undefined): boolean {
-  if (statement === undefined) return true;
-  for (const { relations } of statement.statements) {
-    for (const relation of relations) {
+/**
+ * Whether statements read a relation with sensitive columns, or one the catalog does not know, or
+ * run code whose reads the gateway cannot see (a stored function or procedure, a compound
+ * statement, an EXECUTE of an unknown statement): fail closed. `access` "read" skips the relations
+ * a statement only writes (the target of an INSERT is not read).
+ */
+function readsSensitive(statements: readonly LineageStatement[] | undefined, tables: Map<string, Relation>, defaultSchema: string | undefined, access: "any" | "read"): boolean {
+  if (statements === undefined) return true;
+  for (const statement of statements) {
+    if (runsUnseenCode(statement)) return true;
+    for (const relation of statement.relations) {
+      if (access === "read" && relation.access !== "read") continue;
       const name = relation.name.toLowerCase();
       const schema = relation.schema?.toLowerCase() ?? defaultSchema?.toLowerCase();
       const candidates = schema === undefined ? [...tables.values()].filter((entry) => entry.name.toLowerCase() === name) : [tables.get(`${schema}.${name}`)].filter((entry) => entry !== undefined);
@@ -83,6 +141,12 @@ function readsSensitive(statement: ReadRelations | undefined, tables: Map<string
     }
   }
   return false;
+}
+
+/** Code whose reads no analysis sees: stored functions and procedures, compound statements, EXECUTE of an unknown statement. */
+function runsUnseenCode(statement: LineageStatement): boolean {
+  if (statement.executes !== undefined || statement.kind === "CALL" || statement.kind === "compound statement") return true;
+  return statement.functions?.some((name) => name.includes(".") || !isBuiltinFunction(name)) === true;
 }
 
 const SYSTEM_SCHEMAS = new Set(["information_schema", "performance_schema", "mysql", "sys"]);

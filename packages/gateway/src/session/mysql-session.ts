@@ -12,7 +12,7 @@ import { acceptMysqlLogin, MysqlHandshakeError, mysqlLoginErrors, refuseMysqlLog
 import { MysqlMasker } from "../mask/mysql-masker.js";
 import type { SessionRecording } from "../recording/index.js";
 import { MysqlResultRecorder } from "../recording/mysql-results.js";
-import { admitSession, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type SessionScope } from "./common.js";
+import { admitSession, firstAgentMessage, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type SessionScope } from "./common.js";
 import type { GatewayServices, SessionTarget } from "./context.js";
 import { mysqlColumnPolicy } from "./mysql-columns.js";
 import { MysqlResponseTracker, type MysqlCommand } from "./mysql-responses.js";
@@ -96,6 +96,8 @@ interface MysqlAnalysisSummary {
   readonly unboundedWrite: boolean;
   readonly copiesData: boolean;
   readonly statements: readonly MysqlStatementAnalysis[];
+  /** The statements that run, for lineage: each EXECUTE of a statement PREPAREd in SQL replaced by that statement. */
+  readonly lineage: readonly MysqlStatementAnalysis[];
 }
 
 let connectionIds = 0;
@@ -136,6 +138,8 @@ class MysqlSession {
   #framer;
   #tracker: MysqlResponseTracker | undefined;
   #masker: MysqlMasker | undefined;
+  /** Masking's column decisions and statement guard, for a masked identity. */
+  #columns: ReturnType<typeof mysqlColumnPolicy> | undefined;
   #prepared = new Map<number, Prepared>();
   /** SQL-level PREPARE name FROM '...': analyses by name, to judge EXECUTE name. */
   #sqlPrepared = new Map<string, MysqlAnalysisSummary>();
@@ -254,7 +258,7 @@ class MysqlSession {
       call.end();
       return;
     }
-    const first = await firstMessage(call);
+    const first = await firstAgentMessage(call);
     if (first === undefined || first.kind.case !== "opened") {
       const refused = first?.kind.case === "error" ? first.kind.value : { code: "2013:08S01", message: "the agent closed the session" };
       const [errno, sqlState] = refused.code.includes(":") ? refused.code.split(":") : ["2013", "08S01"];
@@ -281,7 +285,15 @@ class MysqlSession {
     this.#sqlState = createMysqlSessionState({ ...(server === undefined ? {} : { server }), ...(login.schema === undefined ? {} : { schema: login.schema }), safeFunctions });
     this.#tracker = new MysqlResponseTracker({ capabilities: login.capabilities });
     if (admitted.masking !== undefined) {
-      const columns = mysqlColumnPolicy(admitted.masking, (command) => this.#inFlight.get(command.id)?.analysis, () => this.#sqlState.schema);
+      const columns = mysqlColumnPolicy(
+        admitted.masking,
+        (command) => {
+          const analysis = this.#inFlight.get(command.id)?.analysis;
+          return analysis === undefined ? undefined : { statements: analysis.lineage };
+        },
+        () => this.#sqlState.schema,
+      );
+      this.#columns = columns;
       this.#masker = new MysqlMasker(this.#tracker, {
         columnPolicy: (column, _index, _resultIndex, command) => columns.decide(column, command),
         readsSensitive: (command) => columns.readsSensitive(command),
@@ -393,22 +405,40 @@ class MysqlSession {
   /** Analyses a statement's text as the server will read it now (schema, sql_mode). */
   #analyze(sql: string): MysqlAnalysisSummary {
     const analysis = this.#services.mysql.analyses.analyze(sql, this.#sqlState.options);
-    if (!analysis.ok) return { ok: false, error: analysis.error, classes: [], unboundedWrite: false, copiesData: false, statements: [] };
+    if (!analysis.ok) return { ok: false, error: analysis.error, classes: [], unboundedWrite: false, copiesData: false, statements: [], lineage: [] };
     // EXECUTE of a statement PREPAREd in SQL takes that statement's classes; unknown names stay writes (fail closed).
+    // A PREPARE earlier in the same string counts: the server stops the string at the first error,
+    // so a later EXECUTE only runs when that PREPARE succeeded.
     const classes = new Set<StatementClass>();
     let unboundedWrite = false;
     let copiesData = false;
+    const lineage: MysqlStatementAnalysis[] = [];
+    const local = new Map<string, MysqlAnalysisSummary | undefined>();
+    const preparedAs = (name: string) => {
+      const key = name.toLowerCase();
+      return local.has(key) ? local.get(key) : this.#sqlPrepared.get(key);
+    };
     for (const statement of analysis.statements) {
-      const executed = statement.executes === undefined ? undefined : this.#sqlPrepared.get(statement.executes.toLowerCase());
+      const executed = statement.executes === undefined ? undefined : preparedAs(statement.executes);
+      if (statement.prepares !== undefined) local.set(statement.prepares.name.toLowerCase(), summaryOf(statement.prepares.statement));
+      if (statement.deallocates !== undefined) local.set(statement.deallocates.toLowerCase(), undefined);
       for (const statementClass of executed?.classes ?? statement.classes) classes.add(statementClass);
       unboundedWrite ||= executed?.unboundedWrite ?? statement.unboundedWrite;
       copiesData ||= executed?.copiesData ?? statement.copiesData;
+      lineage.push(...(executed?.lineage ?? [statement]));
     }
-    return { ok: true, classes: [...classes].sort(), unboundedWrite, copiesData, statements: analysis.statements };
+    return { ok: true, classes: [...classes].sort(), unboundedWrite, copiesData, statements: analysis.statements, lineage };
   }
 
   #decide(analysis: MysqlAnalysisSummary): StatementDecision {
     if (!analysis.ok) return { effect: "deny", reasons: [`the statement cannot be analysed: ${analysis.error ?? "parse error"}`] };
+    const decision = this.#decidePolicy(analysis);
+    if (decision.effect === "deny" || this.#columns === undefined) return decision;
+    const refused = this.#columns.guard({ statements: analysis.lineage }, this.#masker?.diagnosticsSensitive === true);
+    return refused === undefined ? decision : { effect: "deny", rule: "masking", reasons: [refused] };
+  }
+
+  #decidePolicy(analysis: MysqlAnalysisSummary): StatementDecision {
     return decideStatement({
       principal: this.#identity as Identity,
       connection: this.#connection,
@@ -537,7 +567,10 @@ class MysqlSession {
   /** An ERR in answer to the command just read (its sequence id is 1). */
   #writeError(error: mysql.ErrPacket): void {
     if (this.#state.name === "closed") return;
-    this.#socket.write(mysql.encodePacket(1, mysql.encodeErr(error)));
+    const bytes = mysql.encodePacket(1, mysql.encodeErr(error));
+    // The recording holds what the client got: the gateway's answer, as the server's would be.
+    this.#results?.refused(error, bytes.length);
+    this.#socket.write(bytes);
   }
 
   #resetSessionState(): void {
@@ -594,7 +627,7 @@ class MysqlSession {
     };
     call.on("error", lost);
     call.on("cancelled", lost);
-    // firstMessage paused the call; a data listener does not resume a stream paused explicitly.
+    // firstAgentMessage paused the call; a data listener does not resume a stream paused explicitly.
     call.resume();
   }
 
@@ -649,8 +682,7 @@ class MysqlSession {
   #applyStatement(statement: MysqlStatementAnalysis): void {
     this.#sqlState.applyStatement(statement);
     if (statement.prepares !== undefined) {
-      const prepared = statement.prepares.statement;
-      this.#sqlPrepared.set(statement.prepares.name.toLowerCase(), { ok: true, classes: prepared.classes, unboundedWrite: prepared.unboundedWrite, copiesData: prepared.copiesData, statements: [prepared] });
+      this.#sqlPrepared.set(statement.prepares.name.toLowerCase(), summaryOf(statement.prepares.statement));
     }
     if (statement.deallocates !== undefined) this.#sqlPrepared.delete(statement.deallocates.toLowerCase());
   }
@@ -703,26 +735,7 @@ class MysqlSession {
   }
 }
 
-/** The agent's first message after attach: what the login settled, or why it could not open. */
-function firstMessage(call: AgentCall): Promise<SessionRequest | undefined> {
-  return new Promise((resolve) => {
-    const cleanup = () => {
-      call.off("data", onData);
-      call.off("end", onEnd);
-      call.off("error", onEnd);
-    };
-    const onData = (message: SessionRequest) => {
-      cleanup();
-      call.pause();
-      resolve(message);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(undefined);
-    };
-    call.on("data", onData);
-    call.once("end", onEnd);
-    call.once("error", onEnd);
-    call.resume();
-  });
+/** What a session keeps of a statement PREPAREd in SQL, to judge its EXECUTE. */
+function summaryOf(prepared: MysqlStatementAnalysis): MysqlAnalysisSummary {
+  return { ok: true, classes: prepared.classes, unboundedWrite: prepared.unboundedWrite, copiesData: prepared.copiesData, statements: [prepared], lineage: [prepared] };
 }

@@ -32,6 +32,12 @@ export interface MysqlStatementAnalysis extends StatementAnalysis {
   readonly handler?: HandlerEffect;
   /** DEALLOCATE PREPARE / DROP PREPARE: the prepared statement's name. */
   readonly deallocates?: string;
+  /**
+   * The statement may store values in variables (`:=`, SET, `INTO @var`, GET DIAGNOSTICS, CALL
+   * with user variables), which later statements read with no relation in sight: masking must not
+   * let sensitive values in there. Over-approximated.
+   */
+  readonly assignsVariables?: true;
 }
 
 /** A session's sql_mode: the normalized list and the flags that change how text is lexed. */
@@ -147,6 +153,7 @@ function toAnalysis(text: string, outcome: StatementOutcome, globalSqlMode: stri
   if (effects.setsSqlMode !== undefined) analysis.sqlMode = sqlModeOf(effects.setsSqlMode, globalSqlMode);
   if (effects.handler !== undefined) analysis.handler = effects.handler;
   if (effects.deallocates !== undefined) analysis.deallocates = effects.deallocates;
+  if (effects.assignsVariables === true) analysis.assignsVariables = true;
   return analysis;
 }
 

@@ -50,6 +50,8 @@ export interface StatementEffects {
   sqlModeUnknown?: true;
   handler?: HandlerEffect;
   deallocates?: string;
+  /** The statement may store values in variables a later statement reads (see assignsVariables). */
+  assignsVariables?: true;
 }
 
 /** The analysis of one statement before it is frozen. */
@@ -1021,6 +1023,35 @@ const replicationStatements: ReadonlySet<string> = new Set(["SLAVE", "REPLICA", 
 
 /** Classifies one statement's tokens (no `;`). Throws StatementParseError when it cannot be parsed. */
 export function analyzeStatement(tokens: readonly Token[], context: StatementContext): StatementOutcome {
+  const outcome = analyzeStatementTokens(tokens, context);
+  if (assignsVariables(tokens)) outcome.effects.assignsVariables = true;
+  return outcome;
+}
+
+/**
+ * Whether a statement may store values in variables, where a later statement reads them with no
+ * relation in sight: `:=` anywhere, a SET statement (user, local or system variables), `INTO @var`,
+ * `SET @var = ...` inside a compound statement, GET DIAGNOSTICS and CALL (OUT parameters) with user
+ * variables. Over-approximated from the tokens (`SELECT 1, @a = 2` counts): masking refuses such a
+ * statement when it reads sensitive columns.
+ */
+function assignsVariables(tokens: readonly Token[]): boolean {
+  if (isWord(tokens[0], "SET")) return true;
+  const words = new Set(tokens.filter((token) => token.kind === "word").map((token) => token.upper));
+  const userVariables = tokens.some((token) => token.kind === "uservar");
+  if (userVariables && (words.has("DIAGNOSTICS") || words.has("CALL"))) return true;
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as Token;
+    if (isOp(token, ":=")) return true;
+    if (token.kind !== "uservar") continue;
+    const previous = tokens[i - 1];
+    if (isWord(previous, "INTO")) return true;
+    if (isOp(tokens[i + 1], "=") && (isWord(previous, "SET") || isOp(previous, ","))) return true;
+  }
+  return false;
+}
+
+function analyzeStatementTokens(tokens: readonly Token[], context: StatementContext): StatementOutcome {
   const first = tokens[0];
   if (first === undefined) throw new StatementParseError("empty statement");
   if (isOp(first, "(")) return analyzeQuery(tokens, context, "SELECT");
