@@ -56,6 +56,12 @@ export interface MongoTestDatabases {
   indexes(db: string, collection: string): Document[];
   /** Drops a collection, or a whole database when `collection` is absent. */
   drop(db: string, collection?: string): void;
+  /** A copy of a collection's options (capped, validator, ...); undefined when it does not exist. */
+  options(db: string, collection: string): Document | undefined;
+  /** The users, with their roles and SCRAM mechanisms (never their credentials), sorted by database and name. */
+  users(): { username: string; db: string; roles: { role: string; db: string }[]; mechanisms: string[] }[];
+  /** Server parameters set with setParameter. */
+  parameters(): Document;
 }
 
 /** Counters of what reached the server. */
@@ -149,6 +155,16 @@ export async function startMongoTestServer(options: MongoTestServerOptions = {})
       if (name !== undefined) state.storage.dropCollection(db, name);
       else state.storage.databases.delete(db);
     },
+    options: (db, name) => {
+      const found = collection(db, name);
+      return found === undefined ? undefined : copy(found.options);
+    },
+    users: () =>
+      state.users
+        .list(undefined)
+        .map((user) => ({ username: user.username, db: user.db, roles: user.roles.map((role) => ({ ...role })), mechanisms: [...user.mechanisms] }))
+        .sort((a, b) => `${a.db}.${a.username}`.localeCompare(`${b.db}.${b.username}`)),
+    parameters: () => copy(Object.fromEntries(state.parameters)),
   };
 
   let closing: Promise<void> | undefined;

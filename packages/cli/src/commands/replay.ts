@@ -54,20 +54,82 @@ function resultTable(columns: string[], rows: unknown[][], rowCount: number): st
   return lines;
 }
 
-/** The lines of one record, without its time offset. */
-function renderRecord(record: RecordJson): string[] {
+/** Characters of a document shown on one line of a MongoDB result. */
+const DOCUMENT = 200;
+/** Fields of a MongoDB command shown one per line; the rest are counted. */
+const COMMAND_FIELDS = 12;
+
+/** An Extended JSON value on one line. */
+function json(value: unknown): string {
+  return JSON.stringify(value) ?? "null";
+}
+
+/**
+ * A MongoDB command as the recording keeps it (Extended JSON of the decoded BSON), one top-level
+ * field a line: `find: "people"`, `filter: {...}`. A command cut at the recording's limit (no
+ * longer JSON) is shown as it is.
+ */
+function renderMongoCommand(record: RecordJson): string[] {
+  const recorded = text(record.sql);
+  let command: unknown;
+  try {
+    command = JSON.parse(recorded);
+  } catch {
+    command = undefined;
+  }
+  if (command === null || typeof command !== "object" || Array.isArray(command)) return ["command:", `  ${cut(recorded, STATEMENT)}`];
+  const fields = Object.entries(command as Record<string, unknown>);
+  const [name = ""] = fields[0] ?? [];
+  const database = (command as Record<string, unknown>).$db;
+  const lines = [`command ${name}${typeof database === "string" ? ` on ${database}` : ""}:`];
+  for (const [key, value] of fields.filter(([key]) => key !== "$db").slice(0, COMMAND_FIELDS)) lines.push(`  ${key}: ${cut(json(value), STATEMENT)}`);
+  const hidden = fields.filter(([key]) => key !== "$db").length - COMMAND_FIELDS;
+  if (hidden > 0) lines.push(`  … ${count(hidden, "more field")}`);
+  return lines;
+}
+
+/** A MongoDB reply as the recording keeps it (after masking): ok or the error, counts, the first documents of a batch, write errors. */
+function renderMongoResult(record: RecordJson): string[] {
+  const command = text(record.command) || "?";
+  if (record.ok === false) return [`error${record.code === undefined ? "" : ` ${text(record.code)}`} (${command}): ${text(record.error)}`];
+  const documents = number(record.documents);
+  const sample = Array.isArray(record.sample) ? record.sample : [];
+  const writeErrors = Array.isArray(record.writeErrors) ? (record.writeErrors as Record<string, unknown>[]) : [];
+  const facts: string[] = [];
+  if (documents !== undefined) facts.push(count(documents, "document"));
+  const n = number(record.n);
+  if (n !== undefined) facts.push(`n ${n}`);
+  const modified = number(record.nModified);
+  if (modified !== undefined) facts.push(`${modified} modified`);
+  if (writeErrors.length > 0) facts.push(count(writeErrors.length, "write error"));
+  const lines = [`result of ${command}: ${facts.length === 0 ? "ok" : facts.join(", ")}`];
+  for (const document of sample.slice(0, SHOWN_ROWS)) lines.push(`  ${cut(json(document), DOCUMENT)}`);
+  const hidden = (documents ?? sample.length) - Math.min(sample.length, SHOWN_ROWS);
+  if (hidden > 0) lines.push(`  … ${count(hidden, "more document")}`);
+  for (const error of writeErrors.slice(0, SHOWN_ROWS)) lines.push(`  write error ${text(error.code)}${error.index === undefined ? "" : ` at ${text(error.index)}`}: ${cut(text(error.errmsg), DOCUMENT)}`);
+  return lines;
+}
+
+/** A statement's decision: the effect, the rule, the classes, then the reasons. */
+function decisionLines(record: RecordJson): string[] {
+  const classes = strings(record.classes);
+  const rule = typeof record.rule === "string" ? ` by ${record.rule}` : " (no rule: default deny)";
+  const lines = [`=> ${text(record.effect).toUpperCase()}${record.effect === "deny" || typeof record.rule === "string" ? rule : ""}${classes.length > 0 ? ` [${classes.join(", ")}]` : ""}`];
+  for (const reason of strings(record.reasons)) lines.push(`   ${reason}`);
+  return lines;
+}
+
+/** The lines of one record, without its time offset; `protocol` is the session's (session_start). */
+function renderRecord(record: RecordJson, protocol = ""): string[] {
+  const mongo = protocol === "mongodb";
   switch (record.type) {
     case "session_start":
       return ["session started"];
     case "statement": {
+      if (mongo) return [...renderMongoCommand(record), ...decisionLines(record)];
       const sql = text(record.sql);
       const shown = sql.length > STATEMENT ? `${sql.slice(0, STATEMENT)}… (${sql.length - STATEMENT} more characters)` : sql;
-      const classes = strings(record.classes);
-      const rule = typeof record.rule === "string" ? ` by ${record.rule}` : " (no rule: default deny)";
-      const lines = [`statement (${text(record.protocol) || "simple"}):`, ...shown.split("\n").map((line) => `  ${line}`)];
-      lines.push(`=> ${text(record.effect).toUpperCase()}${record.effect === "deny" || typeof record.rule === "string" ? rule : ""}${classes.length > 0 ? ` [${classes.join(", ")}]` : ""}`);
-      for (const reason of strings(record.reasons)) lines.push(`   ${reason}`);
-      return lines;
+      return [`statement (${text(record.protocol) || "simple"}):`, ...shown.split("\n").map((line) => `  ${line}`), ...decisionLines(record)];
     }
     case "bind": {
       const params = Array.isArray(record.params) ? record.params : [];
@@ -84,6 +146,7 @@ function renderRecord(record: RecordJson): string[] {
       return lines;
     }
     case "result": {
+      if (mongo) return renderMongoResult(record);
       const rowCount = number(record.rowCount) ?? 0;
       const ms = number(record.ms);
       const bytes = number(record.bytes);
@@ -130,7 +193,8 @@ function renderHeader(id: string, start: RecordJson | undefined, session: Sessio
   if (identity.claims !== undefined && identity.claims !== null && Object.keys(identity.claims).length > 0) {
     lines.push(`claims:     ${cut(JSON.stringify(identity.claims), 300)}`);
   }
-  lines.push(`connection: ${connection}${transport === "" ? "" : ` (${transport === "tunnel" ? "airlock connect" : "native listener"})`}`);
+  const how = [text(start?.protocol), transport === "" ? "" : transport === "tunnel" ? "airlock connect" : "native listener"].filter((part) => part !== "");
+  lines.push(`connection: ${connection}${how.length === 0 ? "" : ` (${how.join(", ")})`}`);
   lines.push(`client:     ${client}`, `gateway:    ${gateway}`);
   const rules = strings(start?.rules);
   if (rules.length > 0) lines.push(`policies:   ${rules.join(", ")}`);
@@ -169,7 +233,9 @@ Prints a session's recording: who (identity, groups, claims), which connection, 
 then every statement as the client sent it with the decision and its reasons, parameters of the
 extended protocol, reviews and reviewers' actions, what the client received (after masking: the
 first rows of each result, long values cut, the row count), errors, notices, timings, and how the
-session ended. The recording's hash chain is checked on the way; a broken one is reported on stderr.
+session ended. A MongoDB session shows each command field by field and the first documents of each
+batch, as Extended JSON. The recording's hash chain is checked on the way; a broken one is reported
+on stderr.
 
 --speed 1 replays in real time, 2 twice as fast, 0 (the default) without waiting.
 --json prints the whole recording as a JSON array of its records.
@@ -219,7 +285,7 @@ Options:
       const at = Date.parse(text(record.at));
       if (speed > 0 && !Number.isNaN(at) && !Number.isNaN(previous) && at > previous) await sleep((at - previous) / speed);
       if (!Number.isNaN(at)) previous = at;
-      const [first = "", ...more] = renderRecord(record);
+      const [first = "", ...more] = renderRecord(record, text(start?.protocol));
       io.out(`${offset(origin, record.at)}${first}`);
       for (const line of more) io.out(`${INDENT}${line}`);
     }

@@ -320,13 +320,23 @@ class MongoSession {
     const reply = (body: Document) => {
       if (!silent) this.#socket.write(mongo.encodeOpMsg({ requestID: 0, responseTo: decoded.requestID, body }));
     };
+    /** The gateway's own refusal: the client's reply, and in the recording what the client saw. */
+    const refuse = (body: Document) => {
+      this.#recordReply(name, body);
+      reply(body);
+    };
     this.#services.metrics.messages.inc({ connection: this.#connection, type: name });
     if (HANDSHAKE.has(name)) {
       reply(this.#hello(name, command));
       return;
     }
     if (AUTHENTICATION.has(name)) {
-      reply({ ok: 0, code: 2, codeName: "BadValue", errmsg: `airlock: \`${name}\` is the gateway's: the session is already authenticated as the job` });
+      // Never relayed, whatever the policy: it would log the agent's connection in as someone else, or out.
+      const reason = `\`${name}\` is the gateway's: the session is already authenticated as the job`;
+      // Recorded without its payload, which carries credentials.
+      const shown = { [name]: command[name], ...(typeof command.mechanism === "string" ? { mechanism: command.mechanism } : {}), $db: command.$db };
+      this.#onDecision({ sql: recordedCommand(shown), protocol: "simple", classes: ["dangerous"], decision: { effect: "deny", reasons: [reason] } });
+      refuse({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: `airlock: ${reason}` });
       return;
     }
     const analysis = analyzeMongo(command, { database: typeof command.$db === "string" ? command.$db : "admin" });
@@ -346,7 +356,7 @@ class MongoSession {
     };
     this.#onDecision(event);
     if (decision.effect === "deny") {
-      reply({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: `airlock: command denied${decision.rule === undefined ? "" : ` by policy \`${decision.rule}\``}${decision.reasons.length === 0 ? "" : `: ${decision.reasons.join("; ")}`}` });
+      refuse({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: `airlock: command denied${decision.rule === undefined ? "" : ` by policy \`${decision.rule}\``}${decision.reasons.length === 0 ? "" : `: ${decision.reasons.join("; ")}`}` });
       return;
     }
     const forward = () => {
@@ -354,7 +364,7 @@ class MongoSession {
       this.#send(call, message.bytes);
     };
     if (decision.effect === "review") {
-      this.#hold(call, event, forward, reply);
+      this.#hold(call, event, forward, refuse);
       return;
     }
     forward();
@@ -384,7 +394,7 @@ class MongoSession {
     return { ...decision, effect: "review", rule: decision.rule ?? "masking", reasons: [...decision.reasons, reason] };
   }
 
-  #hold(call: AgentCall, event: StatementEvent, forward: () => void, reply: (body: Document) => void): void {
+  #hold(call: AgentCall, event: StatementEvent, forward: () => void, refuse: (body: Document) => void): void {
     this.#state = { name: "held", call };
     reviewStatement(this.#scope(), this.#identity as Identity, event, {
       recording: this.#recording,
@@ -396,7 +406,7 @@ class MongoSession {
         if (this.#state.name !== "held") return;
         this.#state = { name: "ready", call };
         if (outcome.approved) forward();
-        else reply({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: `airlock: ${outcome.message}` });
+        else refuse({ ok: 0, code: 13, codeName: "Unauthorized", errmsg: `airlock: ${outcome.message}` });
         this.#drain();
       },
       (error: unknown) => this.#fatalUnexpected(error),
