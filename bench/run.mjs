@@ -6,7 +6,9 @@
 // on pgbench -S (simple, extended, prepared), a 1,000,000-row bulk read (SELECT and COPY), 200
 // concurrent sessions and the connection setup rate; and MySQL (the machine's MariaDB) directly,
 // through Airlock's native listener and through `airlock connect`, on point SELECTs with 8 clients
-// and a masked 1,000,000-row read. Sets up everything it needs by itself.
+// and a masked 1,000,000-row read; and MongoDB (the project's stand-in server, packages/mongo-test-server:
+// there is no mongod here) directly, through the native listener and through `airlock connect`, on
+// point finds by _id with 8 clients and a masked 200,000-document find. Sets up everything it needs by itself.
 import { execSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,9 +20,10 @@ import { startPgbouncer, startPgpool } from "./lib/poolers.mjs";
 import { aggregate, renderMarkdown, writeDocs } from "./lib/report.mjs";
 import { checkPostgresTools, ensurePoolers, machineInfo } from "./lib/system.mjs";
 import { killAllSync, progress, rssBytes, sampleRss, stopAll } from "./lib/util.mjs";
-import { AIRLOCK_TARGETS, bulkRead, measure, MYSQL_UNMASKED_TARGET, PROTOCOLS, protocolOf, TARGETS, UNMASKED_TARGET, workloads } from "./lib/workloads.mjs";
+import { AIRLOCK_TARGETS, bulkRead, measure, MONGO_UNMASKED_TARGET, MYSQL_UNMASKED_TARGET, PROTOCOLS, protocolOf, TARGETS, UNMASKED_TARGET, workloads } from "./lib/workloads.mjs";
 import { ensureMysqlUser, MYSQL_DB, MYSQL_PORT, MYSQL_USER, mysqlFacts, prepareMysqlBenchDatabase } from "./lib/mysql.mjs";
 import { runProfile } from "./lib/profile.mjs";
+import { checkMongoBuilt, MONGO_BULK_COLLECTION, MONGO_BULK_DOCUMENTS, MONGO_DB, MONGO_POINT_COLLECTION, MONGO_POINT_DOCUMENTS, MONGO_USER, mongoFacts, startMongoServer } from "./lib/mongo.mjs";
 
 const USAGE = `node bench/run.mjs [options]        (pnpm bench -- [options])
 
@@ -34,7 +37,8 @@ const USAGE = `node bench/run.mjs [options]        (pnpm bench -- [options])
   --no-stream        skip the 1 GB streaming read (gateway and agent memory)
   --workloads a,b    only these workloads (select-simple, select-extended, select-prepared,
                      bulk-select, bulk-copy, sessions-200, connect-rate on the PostgreSQL
-                     targets; mysql-point-select, mysql-bulk-select on the MySQL targets)
+                     targets; mysql-point-select, mysql-bulk-select on the MySQL targets;
+                     mongo-point-find, mongo-bulk-find on the MongoDB targets)
   --targets a,b      only these targets (${TARGETS.join(", ")})
   --reinit           rebuild the bench databases (PostgreSQL and MariaDB) even if intact
   --keep             keep the temp dir (configs, logs, recordings)
@@ -78,10 +82,12 @@ if (values.workloads) for (const id of values.workloads.split(",")) if (!allWork
 // A workload runs on the selected targets of its protocol; one with none of them selected does not run.
 const protocolTargets = (workload) => selectedTargets.filter((target) => protocolOf(target) === workload.protocol);
 const selectedWorkloads = (values.workloads ? allWorkloads.filter((workload) => values.workloads.split(",").includes(workload.id)) : allWorkloads).filter((workload) => protocolTargets(workload).length > 0);
-if (selectedWorkloads.length === 0 && !values.profile) throw new Error("no workload runs on the selected targets (the mysql-* workloads run on the mysql-* targets, the others on the PostgreSQL targets)");
+if (selectedWorkloads.length === 0 && !values.profile) throw new Error("no workload runs on the selected targets (the mysql-* workloads run on the mysql-* targets, the mongo-* workloads on the mongo-* targets, the others on the PostgreSQL targets)");
 // What needs setting up: PostgreSQL (and its poolers) only when a PostgreSQL workload runs (or --profile), MariaDB only for a MySQL one.
 const needsPostgres = values.profile || selectedWorkloads.some((workload) => workload.protocol === "postgres");
 const needsMysql = !values.profile && selectedWorkloads.some((workload) => workload.protocol === "mysql");
+// The MongoDB stand-in only when a MongoDB workload runs.
+const needsMongo = !values.profile && selectedWorkloads.some((workload) => workload.protocol === "mongodb");
 
 let tmp;
 let cleaning = false;
@@ -140,6 +146,7 @@ async function main() {
     progress(`setup: MariaDB ${mysqlInfo.version} on 127.0.0.1:${MYSQL_PORT} (max_connections ${mysqlInfo.maxConnections}, innodb_buffer_pool_size ${Math.round(mysqlInfo.bufferPoolBytes / 2 ** 20)} MiB)`);
     Object.assign(mysqlInfo, prepareMysqlBenchDatabase({ reinit: values.reinit }));
   }
+  if (needsMongo) checkMongoBuilt();
   tmp = mkdtempSync(join(tmpdir(), "airlock-bench-"));
   chmodSync(tmp, 0o755);
   progress(`setup: temp dir ${tmp}`);
@@ -152,6 +159,20 @@ async function main() {
     mysqlPassword = ensureMysqlUser(passwordFile);
     mysqlConnection = { name: "bench_mysql", port: MYSQL_PORT, database: MYSQL_DB, user: MYSQL_USER, passwordFile };
     progress(`setup: MariaDB user ${MYSQL_USER}@127.0.0.1 (SELECT on ${MYSQL_DB}), password in ${passwordFile}`);
+  }
+  let mongoServer;
+  let mongoInfo;
+  let mongoConnection;
+  if (needsMongo) {
+    // The stand-in as its own process, seeded in memory on every run (it keeps nothing on disk);
+    // the agent's account gets a fresh password, in the temp dir (the agent's password_file).
+    const passwordFile = join(tmp, "mongo-password");
+    mongoInfo = await mongoFacts();
+    mongoServer = await startMongoServer({ dir: tmp, passwordFile });
+    mongoConnection = { name: "bench_mongo", port: mongoServer.port, database: MONGO_DB, collection: MONGO_BULK_COLLECTION, user: MONGO_USER, passwordFile };
+    progress(
+      `setup: MongoDB stand-in (packages/mongo-test-server, reports ${mongoInfo.serverVersion}; mingo ${mongoInfo.mingo}) on 127.0.0.1:${mongoServer.port} (pid ${mongoServer.handle.pid}), seeded in ${mongoServer.seedSeconds.toFixed(1)} s: ${MONGO_DB}.${MONGO_POINT_COLLECTION} (${MONGO_POINT_DOCUMENTS} documents), ${MONGO_DB}.${MONGO_BULK_COLLECTION} (${MONGO_BULK_DOCUMENTS}); user ${MONGO_USER} (read on ${MONGO_DB}), password in ${passwordFile}`,
+    );
   }
 
   // Direct PostgreSQL and Airlock hold one backend per client: 200 sessions need room for them,
@@ -193,10 +214,10 @@ async function main() {
   }
 
   // One gateway and one agent carry every connection: the PostgreSQL ones and the MySQL one.
-  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available, mysql: mysqlConnection });
+  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available, mysql: mysqlConnection, mongo: mongoConnection });
   progress(`setup: Airlock gateway (pid ${airlock.gateway.pid}, recording fsync ${fsync}) and agent (pid ${airlock.agent.pid}); native listeners ${JSON.stringify(airlock.listeners)}`);
   let connects = {};
-  for (const connection of [...Object.keys(backends), ...(mysqlConnection ? [mysqlConnection.name] : [])]) {
+  for (const connection of [...Object.keys(backends), ...(mysqlConnection ? [mysqlConnection.name] : []), ...(mongoConnection ? [mongoConnection.name] : [])]) {
     connects[connection] = await startConnect({ dir: tmp, grpc: airlock.grpc, connection, tokenFile });
     progress(`setup: airlock connect ${connection} on 127.0.0.1:${connects[connection].port} (pid ${connects[connection].handle.pid})`);
   }
@@ -226,9 +247,22 @@ async function main() {
         return { port: connects.bench_mysql.port, user: "bench", database: MYSQL_DB, password: "", clearPassword: true };
       case MYSQL_UNMASKED_TARGET:
         return { port: airlock.listeners.bench_mysql, user: "bench", database: MYSQL_DB, password: unmaskedToken, clearPassword: true };
+      // MongoDB: directly as the agent's own account (SCRAM, authSource admin); to Airlock's native
+      // listener by MONGODB-OIDC with the token; through `airlock connect` with no credentials.
+      case "mongo-direct":
+        return { port: mongoServer.port, auth: "scram", user: MONGO_USER, password: mongoServer.password };
+      case "mongo-airlock-native":
+        return { port: airlock.listeners.bench_mongo, auth: "oidc", token };
+      case "mongo-airlock-connect":
+        return { port: connects.bench_mongo.port, auth: "none" };
+      case MONGO_UNMASKED_TARGET:
+        return { port: airlock.listeners.bench_mongo, auth: "oidc", token: unmaskedToken };
     }
   };
-  const connectOf = (target, server) => (target === "airlock-connect" ? (server === "many" ? "bench_many" : "bench") : target === "mysql-airlock-connect" ? "bench_mysql" : undefined);
+  const connectOf = (target, server) =>
+    target === "airlock-connect" ? (server === "many" ? "bench_many" : "bench") : target === "mysql-airlock-connect" ? "bench_mysql" : target === "mongo-airlock-connect" ? "bench_mongo" : undefined;
+  // Servers the harness runs itself, whose CPU and RSS are measured too: the MongoDB stand-in.
+  const serverPids = mongoServer ? { mongodb: mongoServer.handle.pid } : {};
   const airlockPids = (target, server) => ({
     gateway: airlock.gateway.pid,
     agent: airlock.agent.pid,
@@ -236,16 +270,18 @@ async function main() {
   });
 
   // ---- warm-up: a short unrecorded load on every Airlock target (JIT, caches, pools) -------
-  // (pgbench -S on the PostgreSQL ones, the MySQL point lookups on the MySQL ones)
+  // (pgbench -S on the PostgreSQL ones, the point lookups on the MySQL and MongoDB ones)
   const warmups = {
     postgres: { id: "warm-up", protocol: "postgres", kind: "pgbench", server: "main", pgbench: { mode: "simple", clients: 8, threads: 2, duration: 2 } },
     mysql: { id: "warm-up", protocol: "mysql", kind: "point", server: "mysql", point: { clients: 8, duration: 2 } },
+    mongodb: { id: "warm-up", protocol: "mongodb", kind: "point", server: "mongo", point: { clients: 8, duration: 2 } },
   };
+  const warmupNames = { postgres: "pgbench -S", mysql: "MySQL point lookups", mongodb: "MongoDB point finds" };
   const warmTargets = selectedTargets.filter((name) => AIRLOCK_TARGETS.has(name) && selectedWorkloads.some((workload) => workload.protocol === protocolOf(name)));
-  progress(`warm-up: 2 s of ${[...new Set(warmTargets.map(protocolOf))].map((protocol) => (protocol === "mysql" ? "MySQL point lookups" : "pgbench -S")).join(" / ")} on each Airlock target (not recorded)`);
+  progress(`warm-up: 2 s of ${[...new Set(warmTargets.map(protocolOf))].map((protocol) => warmupNames[protocol]).join(" / ")} on each Airlock target (not recorded)`);
   for (const target of warmTargets) {
     const warmup = warmups[protocolOf(target)];
-    const result = await measure({ workload: warmup, target, endpoint: endpoint(target, warmup.server), airlockPids, tmp, tag: `warm-up-${target}` });
+    const result = await measure({ workload: warmup, target, endpoint: endpoint(target, warmup.server), airlockPids, serverPids, tmp, tag: `warm-up-${target}` });
     if (!result.ok) progress(`warm-up ${target} FAILED: ${result.error}`);
   }
 
@@ -262,10 +298,10 @@ async function main() {
       const targets = targetsOf(workload);
       const order = targets.map((_, index) => targets[(index + round) % targets.length]);
       for (const target of order) {
-        const result = await measure({ workload, target, endpoint: endpoint(target, workload.server), airlockPids, tmp, tag: `${round}-${workload.id}-${target}` });
+        const result = await measure({ workload, target, endpoint: endpoint(target, workload.server), airlockPids, serverPids, tmp, tag: `${round}-${workload.id}-${target}` });
         result.round = round + 1;
         raw[workload.id][target].push(result);
-        progress(`round ${round + 1}/${rounds} ${workload.id.padEnd(18)} ${target.padEnd(21)} ${summary(workload, result)}`);
+        progress(`round ${round + 1}/${rounds} ${workload.id.padEnd(18)} ${target.padEnd(29)} ${summary(workload, result)}`);
       }
     }
   }
@@ -304,6 +340,7 @@ async function main() {
   const finishedAt = new Date();
   const machine = machineInfo(facts?.version ?? "not used in this run");
   if (mysqlInfo) machine.mariadb = mysqlInfo.version;
+  if (mongoInfo) machine.mongoStandIn = `packages/mongo-test-server (reports MongoDB ${mongoInfo.serverVersion}, wire version ${mongoInfo.maxWireVersion}; mingo ${mongoInfo.mingo}), driver mongodb ${mongoInfo.driver}`;
   machine.loadAverageAtStart = loadAtStart;
   machine.loadAverageAtEnd = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   const report = aggregate({
@@ -335,10 +372,18 @@ async function main() {
               mysql: `MariaDB ${mysqlInfo.version} on 127.0.0.1:${MYSQL_PORT} (the machine's server and settings: max_connections ${mysqlInfo.maxConnections}, innodb_buffer_pool_size ${Math.round(mysqlInfo.bufferPoolBytes / 2 ** 20)} MiB), database ${MYSQL_DB}: bench_accounts (100,000 rows, ${mysqlInfo.pointTableSize}) and bench_people (1,000,000 rows, ${mysqlInfo.bulkTableSize}), InnoDB; user ${MYSQL_USER}@127.0.0.1 (mysql_native_password, SELECT on ${MYSQL_DB}) for the agent and for mysql-direct`,
             }
           : {}),
-        airlock: `one gateway + one agent as processes (node packages/cli/bin/airlock.js) carrying every connection, local ES256 issuer, policy bench-read (read and export allowed), recording on (fsync ${fsync}, interval 10ms, sample_rows 20), SQLite store, log level info to a file; the agent logs in ${[needsPostgres ? "to PostgreSQL as postgres (trust)" : undefined, needsMysql ? `to MariaDB as ${MYSQL_USER} (mysql_native_password, password_file in the temp dir)` : undefined].filter(Boolean).join(" and ")}`,
+        ...(needsMongo
+          ? {
+              mongodb: `the project's MongoDB stand-in, packages/mongo-test-server (not a real mongod: an in-memory JavaScript server, query semantics from mingo ${mongoInfo.mingo}, no index lookups: a find by _id scans the collection), run by the harness as its own process on 127.0.0.1:${mongoServer.port}, standalone (no replica set), no compression, seeded on every run through its in-memory API (${mongoServer.seedSeconds.toFixed(1)} s): ${MONGO_DB}.${MONGO_POINT_COLLECTION} (${MONGO_POINT_DOCUMENTS.toLocaleString("en-US")} documents { _id, bid, abalance, filler }) and ${MONGO_DB}.${MONGO_BULK_COLLECTION} (${MONGO_BULK_DOCUMENTS.toLocaleString("en-US")} documents { _id, name, email, card_number, created_at }); user ${MONGO_USER} (authSource admin, SCRAM-SHA-256, read on ${MONGO_DB}) for the agent and for mongo-direct`,
+            }
+          : {}),
+        airlock: `one gateway + one agent as processes (node packages/cli/bin/airlock.js) carrying every connection, local ES256 issuer, policy bench-read (read and export allowed), recording on (fsync ${fsync}, interval 10ms, sample_rows 20), SQLite store, log level info to a file; the agent logs in ${[needsPostgres ? "to PostgreSQL as postgres (trust)" : undefined, needsMysql ? `to MariaDB as ${MYSQL_USER} (mysql_native_password, password_file in the temp dir)` : undefined, needsMongo ? `to the MongoDB stand-in as ${MONGO_USER} (SCRAM-SHA-256, authSource admin, password_file in the temp dir)` : undefined].filter(Boolean).join(" and ")}`,
         client: [
           needsPostgres ? "pgbench from PostgreSQL's packages; bulk reads with bench/lib/bulk-client.mjs (counts DataRow/CopyData messages without decoding them)" : undefined,
           needsMysql ? "MySQL: bench/lib/mysql-client.mjs (its own minimal wire client: mysql_native_password directly, mysql_clear_password with the token to Airlock; COM_QUERY, text protocol; rows counted without decoding them)" : undefined,
+          needsMongo
+            ? `MongoDB: bench/lib/mongo-client.mjs, the official driver (mongodb ${mongoInfo.driver}; SCRAM directly, MONGODB-OIDC with the token on the native listener, no credentials through airlock connect; point finds with maxPoolSize 8 and 8 concurrent loops; the bulk find with raw: true, so documents are counted as BSON without being deserialized)`
+            : undefined,
         ]
           .filter(Boolean)
           .join("; "),
@@ -365,7 +410,8 @@ async function main() {
 function summary(workload, result) {
   if (!result.ok) return `FAILED: ${result.error}`;
   const cpu = result.cpuPer ? Object.entries(result.cpuPer).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(" ") : "";
-  if (workload.kind === "bulk") return `${Math.round(result.rowsPerSecond).toLocaleString("en-US")} rows/s, ${result.mbPerSecond.toFixed(1)} MB/s${cpu ? `; CPU s/1M rows: ${cpu}` : ""}${result.firstRow ? `; first row ${JSON.stringify(result.firstRow)}` : ""}`;
+  const rowName = workload.protocol === "mongodb" ? "docs" : "rows";
+  if (workload.kind === "bulk") return `${Math.round(result.rowsPerSecond).toLocaleString("en-US")} ${rowName}/s, ${result.mbPerSecond.toFixed(1)} MB/s${cpu ? `; CPU s/1M ${rowName}: ${cpu}` : ""}${result.firstRow ? `; first ${workload.protocol === "mongodb" ? "document" : "row"} ${JSON.stringify(result.firstRow)}` : ""}`;
   return `${result.tps.toFixed(0)} ${workload.unit}, p50 ${result.p50Ms?.toFixed(2)} ms, p99 ${result.p99Ms?.toFixed(2)} ms${result.failed ? `, ${result.failed} failed` : ""}${cpu ? `; CPU s/1k: ${cpu}` : ""}`;
 }
 

@@ -49,20 +49,23 @@ export function checkBuilt() {
 /**
  * The bench connections: `bench` on 5432, `bench_many` on the server of the 200-session workload,
  * and, with `mysql`, a MySQL connection (`mysql.name`) to the machine's MariaDB, its listener at
- * `listeners[mysql.name]`, masking the same two columns (schema = the MySQL database).
+ * `listeners[mysql.name]`, masking the same two columns (schema = the MySQL database); with `mongo`,
+ * a MongoDB connection (`mongo.name`) to the stand-in, masking the same two fields of its bulk
+ * collection (database.collection.field).
  */
-function gatewayYaml({ grpcPort, httpPort, agentKeyHash, listeners, fsync, masking, mysql }) {
+function gatewayYaml({ grpcPort, httpPort, agentKeyHash, listeners, fsync, masking, mysql, mongo }) {
   const connections = Object.entries(listeners)
     .map(([name, port]) => {
       const isMysql = mysql !== undefined && name === mysql.name;
-      const lines = [`  - name: ${name}`, `    protocol: ${isMysql ? "mysql" : "postgres"}`, "    agent: bench-agent", `    listen: 127.0.0.1:${port}`];
+      const isMongo = mongo !== undefined && name === mongo.name;
+      const lines = [`  - name: ${name}`, `    protocol: ${isMysql ? "mysql" : isMongo ? "mongodb" : "postgres"}`, "    agent: bench-agent", `    listen: 127.0.0.1:${port}`];
       if (masking) {
-        const schema = isMysql ? mysql.database : "public";
+        const prefix = isMongo ? `${mongo.database}.${mongo.collection}` : `${isMysql ? mysql.database : "public"}.${BULK_TABLE}`;
         lines.push(
           "    masking:",
           "      columns:",
-          `        - { column: ${schema}.${BULK_TABLE}.email, style: partial, keep: 4 }`,
-          `        - { column: ${schema}.${BULK_TABLE}.card_number, style: partial, keep: 4 }`,
+          `        - { column: ${prefix}.email, style: partial, keep: 4 }`,
+          `        - { column: ${prefix}.card_number, style: partial, keep: 4 }`,
         );
       }
       return lines.join("\n");
@@ -97,11 +100,13 @@ log: { level: info }
 /**
  * Starts a gateway and an agent as processes in `dir` (SQLite store and recordings there too).
  * `backends`: connection name -> PostgreSQL port. `mysql`: { name, port, database, user,
- * passwordFile } adds a MySQL connection (protocol: mysql) carried by the same gateway and agent.
+ * passwordFile } adds a MySQL connection (protocol: mysql) carried by the same gateway and agent;
+ * `mongo`: { name, port, database, collection, user, passwordFile } a MongoDB one (protocol:
+ * mongodb, the agent logs in by SCRAM with authSource admin), masking `collection`'s two fields.
  * `cpuProf`: a folder for node --cpu-prof.
  * Returns { gateway, agent, listeners: { name: port }, grpc, dir, stop() }.
  */
-export async function startAirlock({ dir, jwksFile, backends, fsync = "interval", cpuProfDir, masking = false, mysql }) {
+export async function startAirlock({ dir, jwksFile, backends, fsync = "interval", cpuProfDir, masking = false, mysql, mongo }) {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "jwks.json"), readFileSync(jwksFile));
   const agentKey = randomBytes(32).toString("base64url");
@@ -110,10 +115,14 @@ export async function startAirlock({ dir, jwksFile, backends, fsync = "interval"
   const listeners = {};
   for (const name of Object.keys(backends)) listeners[name] = await freePort();
   if (mysql !== undefined) listeners[mysql.name] = await freePort();
-  writeFileSync(join(dir, "gateway.yaml"), gatewayYaml({ grpcPort, httpPort, agentKeyHash: createHash("sha256").update(agentKey).digest("hex"), listeners, fsync, masking, mysql }));
+  if (mongo !== undefined) listeners[mongo.name] = await freePort();
+  writeFileSync(join(dir, "gateway.yaml"), gatewayYaml({ grpcPort, httpPort, agentKeyHash: createHash("sha256").update(agentKey).digest("hex"), listeners, fsync, masking, mysql, mongo }));
   const agentConnections = Object.entries(backends).map(([name, port]) => `  - { name: ${name}, host: 127.0.0.1, port: ${port}, database: ${BENCH_DB}, user: postgres }`);
   if (mysql !== undefined) {
     agentConnections.push(`  - { name: ${mysql.name}, protocol: mysql, host: 127.0.0.1, port: ${mysql.port}, database: ${mysql.database}, user: ${mysql.user}, password_file: ${JSON.stringify(mysql.passwordFile)} }`);
+  }
+  if (mongo !== undefined) {
+    agentConnections.push(`  - { name: ${mongo.name}, protocol: mongodb, host: 127.0.0.1, port: ${mongo.port}, user: ${mongo.user}, password_file: ${JSON.stringify(mongo.passwordFile)}, auth_source: admin, mechanism: SCRAM-SHA-256 }`);
   }
   writeFileSync(
     join(dir, "agent.yaml"),

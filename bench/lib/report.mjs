@@ -8,8 +8,9 @@ const RSS_LIMIT_MIB = 300;
 const STREAM_GROWTH_LIMIT_MIB = 100;
 
 /**
- * Medians over rounds (pooled latency percentiles), ratios to direct (direct PostgreSQL, or direct
- * MariaDB for the MySQL workloads) and to pgbouncer (PostgreSQL only), the targets.
+ * Medians over rounds (pooled latency percentiles), ratios to direct (direct PostgreSQL, direct
+ * MariaDB for the MySQL workloads, the stand-in directly for the MongoDB ones) and to pgbouncer
+ * (PostgreSQL only), the targets.
  */
 export function aggregate({ raw, workloads, targets, meta, masking, stream, statementFsync }) {
   const out = { meta, masking, workloads: [], stream, statementFsync: undefined, targets: [] };
@@ -18,7 +19,8 @@ export function aggregate({ raw, workloads, targets, meta, masking, stream, stat
     const entry = { id: workload.id, protocol, title: workload.title, unit: workload.unit, kind: workload.kind, server: workload.server, targets: {} };
     const here = Object.keys(raw[workload.id]);
     for (const target of here) entry.targets[target] = summarise(workload, raw[workload.id][target]);
-    const references = protocol === "mysql" ? [[PROTOCOLS.mysql.direct, "vsDirect"]] : [["direct", "vsDirect"], ["pgbouncer", "vsPgbouncer"]];
+    // MySQL and MongoDB: ratios to their own direct target (direct MariaDB, the MongoDB stand-in directly).
+    const references = protocol === "postgres" ? [["direct", "vsDirect"], ["pgbouncer", "vsPgbouncer"]] : [[PROTOCOLS[protocol].direct, "vsDirect"]];
     for (const target of here) {
       const figure = entry.targets[target];
       for (const [reference, key] of references) {
@@ -221,6 +223,11 @@ export function renderMarkdown(report) {
     if (lines.length > 0) lines.push("");
     renderMysql(lines, { ...report, workloads: mysqlWorkloads });
   }
+  const mongoWorkloads = report.workloads.filter((workload) => workload.protocol === "mongodb");
+  if (mongoWorkloads.length > 0) {
+    if (lines.length > 0) lines.push("");
+    renderMongo(lines, { ...report, workloads: mongoWorkloads });
+  }
   lines.push("", "### Targets of the benchmark issue", "");
   if (report.targets.length === 0) lines.push("None of the workloads the targets name ran in this run (they are PostgreSQL's: pgbench -S simple, bulk-select, sessions-200, the 1 GB stream).");
   else {
@@ -284,6 +291,59 @@ function renderMysql(lines, report) {
     lines.push("", `The first row of ${bulk.id} as each target returned it (masking at work: email and card_number):`, "");
     lines.push("| Target | id | name | email | card_number | created_at |", "|---|---|---|---|---|---|");
     for (const [target, figure] of rows) lines.push(`| ${TARGET_LABELS[target]} | ${figure.firstRow.map((value) => `\`${escape(value ?? "NULL")}\``).join(" | ")} |`);
+  }
+}
+
+/** The MongoDB section: the MongoDB workloads on the stand-in directly and through Airlock, ratios to direct. */
+function renderMongo(lines, report) {
+  lines.push("### MongoDB (the project's stand-in server)", "");
+  lines.push(
+    `**The direct figures are the stand-in's, not a real mongod's.** There is no MongoDB server on this machine (none in Debian, and nothing here may download one), so mongo-direct is packages/mongo-test-server, the project's test fixture: an in-process JavaScript server (Node.js, one thread) that keeps the data in memory and takes its query semantics from mingo, with no index lookups (a find by _id tests every document until it finds it: on average 50,000 of the 100,000 per find). It is far slower than mongod, above all for the point finds, so a large part of each operation's time is the server's, the same on every target: the ratios below show Airlock's overhead against a slow server, and would be lower against a real mongod (Airlock's own cost per operation would be a larger share of a much shorter operation). On 2 cores the gateway's, the agent's and the load client's CPU is also taken from the stand-in's, which lowers the Airlock targets' throughput further. What does not depend on the server's speed is the gateway's and agent's CPU per operation (the next table).`,
+    "",
+    `The same gateway and agent processes also carry a MongoDB connection (\`protocol: mongodb\`) to the stand-in, with the same identity, policy and recording${report.masking?.available ? ", and masking (email and card_number of airlock_bench.bench_people, partial, keep 4: the Airlock targets read as a masked identity; the unmasked identity is the same read by a policy with `unmasked: true`)" : " (masking is off: a gateway configured to mask does not start with this build)"}. The agent logs in to the stand-in by SCRAM-SHA-256 (authSource admin), and mongo-direct as the same account; the native listener takes the token by MONGODB-OIDC, \`airlock connect\` no credentials. Load: bench/lib/mongo-client.mjs, the official driver: 8 concurrent loops of findOne({ _id: <random> }) on one client with maxPoolSize 8 (the 8 connections opened and logged in before the clock starts), and one find({}) of 200,000 documents with batchSize 1000 whose documents are taken as raw BSON (raw: true) and counted, not deserialized (MB/s: the documents' BSON bytes). Medians over the rounds; p50/p99 of every operation's own timing, pooled over the rounds. Ratios: the target's figure over the stand-in's directly in the same run (throughput; and latency for the p50/p99 ratios, where higher is slower).`,
+    "",
+  );
+  lines.push("| Workload | Target | Throughput | MB/s | p50 ms | p99 ms | vs direct | p50 vs direct | p99 vs direct |");
+  lines.push("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+  const direct = PROTOCOLS.mongodb.direct;
+  for (const workload of report.workloads) {
+    for (const [target, figure] of Object.entries(workload.targets)) {
+      const name = AIRLOCK_TARGETS.has(target) ? `**${TARGET_LABELS[target]}**` : TARGET_LABELS[target];
+      if (!figure.ok) {
+        lines.push(`| ${workload.id} | ${name} | failed: ${escape(figure.errors[0] ?? "no result")} | | | | | | |`);
+        continue;
+      }
+      const bulk = workload.kind === "bulk";
+      const partial = figure.okRounds < figure.rounds ? ` (${figure.okRounds}/${figure.rounds} rounds)` : "";
+      const count = bulk ? "" : ` (${figure.transactions.toLocaleString("en-US")} finds)`;
+      lines.push(
+        `| ${workload.id} | ${name} | ${fmtTps(figure.throughput)} ${workload.unit}${count}${partial} | ${figure.mbPerSecond === undefined ? "" : figure.mbPerSecond.toFixed(1)} | ${bulk ? "" : fmtMs(figure.p50Ms)} | ${bulk ? "" : fmtMs(figure.p99Ms)} | ${target === direct ? "1" : fmtRatio(figure.vsDirect)} | ${bulk ? "" : target === direct ? "1" : fmtRatio(figure.p50Direct)} | ${bulk ? "" : target === direct ? "1" : fmtRatio(figure.p99Direct)} |`,
+      );
+    }
+  }
+  lines.push("", "#### CPU and memory (MongoDB)", "");
+  lines.push(
+    'CPU: utime+stime of each process over the run divided by the operations run (finds; millions of documents for the bulk find), median over the rounds; "stand-in" is the MongoDB stand-in\'s process (the server, on every target), "load client" is bench/lib/mongo-client.mjs with the driver (they share the 2 cores with the gateway and the agent). Peak RSS: VmRSS sampled every 100 ms, highest over the rounds, in MiB (the stand-in holds the 300,000 documents in memory).',
+    "",
+  );
+  lines.push("| Workload | Target | CPU unit | gateway CPU | agent CPU | connect CPU | stand-in CPU | load client CPU | gateway peak RSS | agent peak RSS | connect peak RSS | stand-in peak RSS |");
+  lines.push("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const workload of report.workloads) {
+    for (const [target, figure] of Object.entries(workload.targets)) {
+      if (!figure.ok) continue;
+      const unit = workload.kind === "bulk" ? "s / 1,000,000 documents" : "s / 1,000 finds";
+      lines.push(
+        `| ${workload.id} | ${TARGET_LABELS[target]} | ${unit} | ${fmtCpu(figure.cpuPer?.gateway)} | ${fmtCpu(figure.cpuPer?.agent)} | ${fmtCpu(figure.cpuPer?.connect)} | ${fmtCpu(figure.cpuPer?.server)} | ${fmtCpu(figure.clientCpuPer)} | ${fmtMiB(figure.peakRssBytes?.gateway)} | ${fmtMiB(figure.peakRssBytes?.agent)} | ${fmtMiB(figure.peakRssBytes?.connect)} | ${fmtMiB(figure.peakRssBytes?.server)} |`,
+      );
+    }
+  }
+  const bulk = report.workloads.find((workload) => workload.kind === "bulk");
+  const documents = bulk ? Object.entries(bulk.targets).filter(([, figure]) => figure.firstRow) : [];
+  if (documents.length > 0) {
+    const fields = ["_id", "name", "email", "card_number", "created_at"];
+    lines.push("", `The first document of ${bulk.id} as each target returned it (masking at work: email and card_number):`, "");
+    lines.push(`| Target | ${fields.join(" | ")} |`, `|---|${fields.map(() => "---").join("|")}|`);
+    for (const [target, figure] of documents) lines.push(`| ${TARGET_LABELS[target]} | ${fields.map((field) => `\`${escape(figure.firstRow[field] ?? "(absent)")}\``).join(" | ")} |`);
   }
 }
 
@@ -378,7 +438,8 @@ ${meta.command.replace("pnpm bench --", "pnpm bench --")}${meta.command.includes
 
 Needs PostgreSQL on 127.0.0.1:5432 (user \`postgres\`, trust on loopback), \`psql\` and \`pgbench\`,
 and for the MySQL rows MariaDB (or MySQL) on 127.0.0.1:3306 (user \`root\`, no password) with the
-\`mariadb\` client; the harness installs pgbouncer and pgpool2 from Debian's packages when they are
+\`mariadb\` client (the MongoDB rows need nothing more: the harness runs the project's stand-in,
+packages/mongo-test-server, itself); the harness installs pgbouncer and pgpool2 from Debian's packages when they are
 missing (as root), creates the \`airlock_bench\` databases (and the MariaDB user the agent logs in
 as), and starts and stops everything else itself.
 \`pnpm bench -- --quick\` is a 3-second, one-round run; \`--help\` lists the options.
@@ -388,7 +449,7 @@ as), and starts and stops everything else itself.
 - Date: ${meta.startedAt} to ${meta.finishedAt} (${date}); code: commit ${meta.gitCommit}${meta.distRebuiltDuringRun ? `. Note: ${meta.distRebuiltDuringRun}` : ""}
 - Command: \`${meta.command}\` (${meta.rounds} round${meta.rounds === 1 ? "" : "s"}, pgbench -S runs of ${meta.duration} s, the 200-session and connection-rate runs of ${Math.max(3, Math.round(meta.duration * 0.4))} s)
 - Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB memory, ${machine.os}, ${machine.kernel}
-- Versions: PostgreSQL ${machine.postgres}; ${machine.pgbouncer}; ${machine.pgpool}; ${machine.pgbench};${machine.mariadb ? ` MariaDB ${machine.mariadb};` : ""} Node.js ${machine.node}
+- Versions: PostgreSQL ${machine.postgres}; ${machine.pgbouncer}; ${machine.pgpool}; ${machine.pgbench};${machine.mariadb ? ` MariaDB ${machine.mariadb};` : ""}${machine.mongoStandIn ? ` MongoDB: no mongod, the stand-in ${machine.mongoStandIn};` : ""} Node.js ${machine.node}
 - Load average at start ${machine.loadAverageAtStart}, at end ${machine.loadAverageAtEnd} (the machine is shared: other work on it moves the figures; the alternation spreads it over the targets)
 
 ### Setup
@@ -400,7 +461,8 @@ ${[
 - pgbouncer: pool_mode ${settings.pgbouncer.pool_mode}, max_client_conn ${settings.pgbouncer.max_client_conn}, default_pool_size ${settings.pgbouncer.default_pool_size}, auth trust.
 - pgpool-II: ${settings.pgpool.mode} mode, one backend, num_init_children ${settings.pgpool.num_init_children}${settings.pgpoolMany ? ` (${settings.pgpoolMany.num_init_children} for the 200-session workload: every client needs a pgpool child)` : ""}, max_pool ${settings.pgpool.max_pool}, connection_cache ${settings.pgpool.connection_cache}, no load balancing, no health or replication checks.`,
   settings.mysql === undefined ? undefined : `- MySQL direct: ${settings.mysql}.`,
-  `- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD; for MySQL by mysql_clear_password, from loopback); \`airlock connect\` runs as its own process per connection with \`--token-file\`. Masking: ${report.masking?.available ? `on for every connection: email and card_number of bench_people declared sensitive (style partial, keep 4; no content detectors)${settings.mysql === undefined ? "" : " (for MySQL as airlock_bench.bench_people.<column>)"}. The Airlock targets read as an identity that is masked; "Airlock native, unmasked identity" is the same read by an identity whose policy says \`unmasked: true\`, to show what masking itself costs` : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.`,
+  settings.mongodb === undefined ? undefined : `- MongoDB direct: ${settings.mongodb}.`,
+  `- Airlock: ${settings.airlock}. The native listener gets the token as the password (PGPASSWORD; for MySQL by mysql_clear_password, from loopback; for MongoDB by MONGODB-OIDC); \`airlock connect\` runs as its own process per connection with \`--token-file\`. Masking: ${report.masking?.available ? `on for every connection: email and card_number of bench_people declared sensitive (style partial, keep 4; no content detectors)${settings.mysql === undefined ? "" : " (for MySQL as airlock_bench.bench_people.<column>)"}${settings.mongodb === undefined ? "" : " (for MongoDB the fields airlock_bench.bench_people.email and .card_number of the 200,000-document collection)"}. The Airlock targets read as an identity that is masked; "Airlock native, unmasked identity" is the same read by an identity whose policy says \`unmasked: true\`, to show what masking itself costs` : `not built yet (${report.masking?.message ?? "unknown"}), so it is off`}.`,
   settings.manyServer === undefined ? undefined : `- 200 concurrent sessions: run on ${settings.manyServer}.`,
   `- Clients: ${settings.client}.${settings.postgres === undefined ? "" : " Every PostgreSQL client uses sslmode=disable."}`,
 ]

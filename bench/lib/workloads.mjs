@@ -5,15 +5,29 @@ import { runPgbench } from "./pgbench.mjs";
 import { cpuSnapshot, runAsync, sampleRss } from "./util.mjs";
 import { BENCH_DB, BULK_TABLE, PGBENCH_SCALE } from "./postgres.mjs";
 import { MYSQL_POINT_ROWS, MYSQL_POINT_TABLE } from "./mysql.mjs";
+import { MONGO_BULK_BATCH, MONGO_BULK_COLLECTION, MONGO_BULK_DOCUMENTS, MONGO_DB, MONGO_POINT_COLLECTION, MONGO_POINT_DOCUMENTS } from "./mongo.mjs";
 
 export const PG_TARGETS = ["direct", "pgbouncer", "pgpool", "airlock-native", "airlock-connect"];
 /** The MySQL targets: the machine's MariaDB directly, and through Airlock's MySQL connection. */
 export const MYSQL_TARGETS = ["mysql-direct", "mysql-airlock-native", "mysql-airlock-connect"];
-export const TARGETS = [...PG_TARGETS, ...MYSQL_TARGETS];
+/** The MongoDB targets: the project's stand-in server directly (there is no mongod here), and through Airlock's MongoDB connection. */
+export const MONGO_TARGETS = ["mongo-direct", "mongo-airlock-native", "mongo-airlock-connect"];
+export const TARGETS = [...PG_TARGETS, ...MYSQL_TARGETS, ...MONGO_TARGETS];
 /** Measured on some workloads only (extraTargets): the native listener as an identity whose policy says `unmasked: true`. */
 export const UNMASKED_TARGET = "airlock-native-unmasked";
 export const MYSQL_UNMASKED_TARGET = "mysql-airlock-native-unmasked";
-export const AIRLOCK_TARGETS = new Set(["airlock-native", "airlock-connect", UNMASKED_TARGET, "mysql-airlock-native", "mysql-airlock-connect", MYSQL_UNMASKED_TARGET]);
+export const MONGO_UNMASKED_TARGET = "mongo-airlock-native-unmasked";
+export const AIRLOCK_TARGETS = new Set([
+  "airlock-native",
+  "airlock-connect",
+  UNMASKED_TARGET,
+  "mysql-airlock-native",
+  "mysql-airlock-connect",
+  MYSQL_UNMASKED_TARGET,
+  "mongo-airlock-native",
+  "mongo-airlock-connect",
+  MONGO_UNMASKED_TARGET,
+]);
 export const TARGET_LABELS = {
   direct: "direct PostgreSQL",
   pgbouncer: "pgbouncer (transaction)",
@@ -25,21 +39,27 @@ export const TARGET_LABELS = {
   "mysql-airlock-native": "Airlock native listener (MySQL)",
   "mysql-airlock-connect": "Airlock via airlock connect (MySQL)",
   [MYSQL_UNMASKED_TARGET]: "Airlock native (MySQL), unmasked identity",
+  "mongo-direct": "direct MongoDB stand-in",
+  "mongo-airlock-native": "Airlock native listener (MongoDB)",
+  "mongo-airlock-connect": "Airlock via airlock connect (MongoDB)",
+  [MONGO_UNMASKED_TARGET]: "Airlock native (MongoDB), unmasked identity",
 };
 /** Per protocol: the targets, the reference of the ratios, and the native target the extra (unmasked) targets need. */
 export const PROTOCOLS = {
   postgres: { targets: PG_TARGETS, direct: "direct", native: "airlock-native" },
   mysql: { targets: MYSQL_TARGETS, direct: "mysql-direct", native: "mysql-airlock-native" },
+  mongodb: { targets: MONGO_TARGETS, direct: "mongo-direct", native: "mongo-airlock-native" },
 };
 /** The protocol of a target (extra targets included). */
 export function protocolOf(target) {
-  return target.startsWith("mysql-") ? "mysql" : "postgres";
+  return target.startsWith("mysql-") ? "mysql" : target.startsWith("mongo-") ? "mongodb" : "postgres";
 }
 
 /**
- * protocol: postgres (the PostgreSQL targets) or mysql (the MySQL targets). kind: pgbench | bulk |
- * sessions | point (MySQL point lookups by lib/mysql-client.mjs). server: main (5432), many (the
- * 200-session server) or mysql (3306). unit: what the throughput counts.
+ * protocol: postgres (the PostgreSQL targets), mysql (the MySQL targets) or mongodb (the MongoDB
+ * targets). kind: pgbench | bulk | sessions | point (point lookups by lib/mysql-client.mjs or
+ * lib/mongo-client.mjs). server: main (5432), many (the 200-session server), mysql (3306) or mongo
+ * (the stand-in). unit: what the throughput counts.
  */
 export function workloads(duration) {
   const short = Math.max(3, Math.round(duration * 0.4));
@@ -70,6 +90,26 @@ export function workloads(duration) {
       unit: "rows/s",
       extraTargets: [MYSQL_UNMASKED_TARGET],
     },
+    {
+      id: "mongo-point-find",
+      protocol: "mongodb",
+      title: `MongoDB point finds by _id, 8 clients (findOne({ _id: <random> }) on ${MONGO_DB}.${MONGO_POINT_COLLECTION}, ${MONGO_POINT_DOCUMENTS.toLocaleString("en-US")} documents; the official driver, maxPoolSize 8, 8 concurrent loops, bench/lib/mongo-client.mjs)`,
+      kind: "point",
+      server: "mongo",
+      point: { clients: 8, duration },
+      unit: "finds/s",
+    },
+    {
+      id: "mongo-bulk-find",
+      protocol: "mongodb",
+      title: `MongoDB bulk find: find({}) on ${MONGO_DB}.${MONGO_BULK_COLLECTION} (${MONGO_BULK_DOCUMENTS.toLocaleString("en-US")} documents of 5 fields, email and card_number masked through Airlock), batchSize ${MONGO_BULK_BATCH}, documents counted as raw BSON`,
+      kind: "bulk",
+      server: "mongo",
+      collection: MONGO_BULK_COLLECTION,
+      batchSize: MONGO_BULK_BATCH,
+      unit: "docs/s",
+      extraTargets: [MONGO_UNMASKED_TARGET],
+    },
   ].map((workload) => ({ protocol: "postgres", ...workload }));
 }
 
@@ -77,13 +117,19 @@ export function workloads(duration) {
  * Measures one workload against one target: the figures, plus CPU seconds and peak RSS of the
  * Airlock processes over the run.
  */
-export async function measure({ workload, target, endpoint, airlockPids, tmp, tag }) {
-  const watched = AIRLOCK_TARGETS.has(target) ? airlockPids(target, workload.server) : {};
+export async function measure({ workload, target, endpoint, airlockPids, serverPids, tmp, tag }) {
+  // The MongoDB stand-in is a process of the harness's own: its CPU and RSS are watched too ("server").
+  const watched = { ...(AIRLOCK_TARGETS.has(target) ? airlockPids(target, workload.server) : {}), ...(workload.protocol === "mongodb" && serverPids?.mongodb !== undefined ? { server: serverPids.mongodb } : {}) };
   const cpuBefore = cpuSnapshot(watched);
   const rss = sampleRss(watched, 100);
   let result;
   try {
-    if (workload.kind === "pgbench") {
+    if (workload.protocol === "mongodb") {
+      result =
+        workload.kind === "point"
+          ? await mongoPoint(endpoint, workload.point.clients, workload.point.duration, join(tmp, `latencies-${tag}.f64`))
+          : await mongoBulkRead(endpoint, workload.collection, workload.batchSize);
+    } else if (workload.kind === "pgbench") {
       result = await runPgbench({ ...workload.pgbench, port: endpoint.port, user: endpoint.user, password: endpoint.password, database: endpoint.database, logDir: join(tmp, "pgbench-logs", tag) });
     } else if (workload.kind === "sessions") {
       result = await manySessions(endpoint, workload.sessions, workload.duration);
@@ -118,6 +164,44 @@ export async function measure({ workload, target, endpoint, airlockPids, tmp, ta
     if (result.clientCpuSeconds !== undefined) result.clientCpuPer = (result.clientCpuSeconds / work) * per;
   }
   return result;
+}
+
+/** Environment of lib/mongo-client.mjs for an endpoint: the account (scram) or the token (oidc). */
+function mongoEnv(endpoint) {
+  const env = { ...process.env };
+  for (const name of ["BENCH_MONGO_USER", "BENCH_MONGO_PASSWORD", "BENCH_MONGO_TOKEN"]) delete env[name];
+  if (endpoint.auth === "scram") Object.assign(env, { BENCH_MONGO_USER: endpoint.user, BENCH_MONGO_PASSWORD: endpoint.password });
+  if (endpoint.auth === "oidc") env.BENCH_MONGO_TOKEN = endpoint.token;
+  return env;
+}
+
+/** MongoDB point finds by _id for `seconds` with `clients` concurrent loops (lib/mongo-client.mjs point, in its own process). */
+export async function mongoPoint(endpoint, clients, seconds, latencyFile) {
+  const output = await runAsync(
+    process.execPath,
+    [join(import.meta.dirname, "mongo-client.mjs"), "point", String(endpoint.port), endpoint.auth, MONGO_DB, MONGO_POINT_COLLECTION, String(clients), String(seconds), String(MONGO_POINT_DOCUMENTS), latencyFile],
+    { env: mongoEnv(endpoint) },
+  );
+  if (output.code !== 0) {
+    rmSync(latencyFile, { force: true });
+    return { ok: false, error: output.stderr.trim().slice(-500) || `exit ${output.code}` };
+  }
+  const figures = JSON.parse(output.stdout.trim().split("\n").pop());
+  const bytes = readFileSync(latencyFile);
+  rmSync(latencyFile, { force: true });
+  const latencies = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)).sort();
+  const result = { ok: figures.transactions > 0, ...figures };
+  // Pooled over the rounds by the report (microseconds, sorted).
+  Object.defineProperty(result, "latenciesUs", { value: latencies, enumerable: false });
+  return result;
+}
+
+/** The MongoDB bulk find (lib/mongo-client.mjs bulk, in its own process): documents and their BSON bytes. */
+export async function mongoBulkRead(endpoint, collection, batchSize) {
+  const output = await runAsync(process.execPath, [join(import.meta.dirname, "mongo-client.mjs"), "bulk", String(endpoint.port), endpoint.auth, MONGO_DB, collection, String(batchSize)], { env: mongoEnv(endpoint) });
+  if (output.code !== 0) return { ok: false, error: output.stderr.trim().slice(-500) || `exit ${output.code}` };
+  const { rows, bytes, seconds, firstRowMs, firstRow, clientCpuSeconds } = JSON.parse(output.stdout.trim().split("\n").pop());
+  return { ok: rows === MONGO_BULK_DOCUMENTS, ...(rows === MONGO_BULK_DOCUMENTS ? {} : { error: `${rows} documents, not ${MONGO_BULK_DOCUMENTS}` }), rows, bytes, seconds, firstRowMs, firstRow, clientCpuSeconds, rowsPerSecond: rows / seconds, mbPerSecond: bytes / 1e6 / seconds };
 }
 
 /** Environment of lib/mysql-client.mjs for an endpoint: the password, and mysql_clear_password towards Airlock. */
