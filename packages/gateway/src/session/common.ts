@@ -6,6 +6,7 @@ import type { Identity } from "../identity/index.js";
 import type { AgentCall } from "../link/agent-hub.js";
 import type { MaskCatalog } from "../mask/index.js";
 import type { SessionRecording } from "../recording/index.js";
+import { redactSecrets } from "../recording/secrets.js";
 import type { ConnectionMasking, GatewayServices, SessionTarget } from "./context.js";
 import type { ReviewOutcome, StatementEvent } from "./postgres-statements.js";
 
@@ -108,9 +109,11 @@ export function storeSessionStart(scope: SessionScope, identity: Identity, recor
 }
 
 /** A statement's decision: into the recording, the audit log, the metrics, the log (unless allowed) and the store. */
-export function recordStatementDecision(scope: SessionScope, identity: Identity | undefined, recording: SessionRecording | undefined, storedStart: Promise<unknown>, event: StatementEvent): void {
+export function recordStatementDecision(scope: SessionScope, identity: Identity | undefined, recording: SessionRecording | undefined, storedStart: Promise<unknown>, statement: StatementEvent): void {
   const { services } = scope;
   const connection = scope.target.connection.name;
+  // A password in the text (CREATE ROLE ... PASSWORD, IDENTIFIED BY, createUser's pwd) is never kept.
+  const event = { ...statement, sql: redactSecrets(statement.sql) };
   recording?.note({
     type: "statement",
     protocol: event.protocol,
@@ -171,7 +174,7 @@ export async function reviewStatement(
     sessionId: scope.id,
     subject: identity.subject,
     connection: scope.target.connection.name,
-    sql: event.sql,
+    sql: redactSecrets(event.sql),
     classes: event.classes,
     rule: decision.rule ?? "",
     reasons: decision.reasons,
