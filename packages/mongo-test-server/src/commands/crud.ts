@@ -27,7 +27,7 @@ function find(context: CommandContext, command: Document): Document {
   const documents =
     collection === undefined
       ? []
-      : select(collection.documents, documentField(command, "filter"), {
+      : select(candidates(collection, documentField(command, "filter")), documentField(command, "filter"), {
           sort: documentField(command, "sort"),
           skip: integer(command, "skip"),
           limit,
@@ -548,3 +548,23 @@ export const crudCommands: Record<string, CommandSpec> = {
   explain: { run: explain, privilege: "read" },
   bulkWrite: { run: bulkWrite, privilege: "authenticated" },
 };
+
+/**
+ * The documents a filter can match: by the _id index when the filter is `{ _id: <value> }` with a
+ * plain value (as a real server's IDHACK plan), every document otherwise. The filter still runs
+ * over them, so the semantics are mingo's either way.
+ */
+function candidates(collection: { readonly documents: readonly Document[]; byId(id: unknown): Document | undefined }, filter: Document | undefined): readonly Document[] {
+  if (filter === undefined) return collection.documents;
+  const keys = Object.keys(filter);
+  const id = filter._id;
+  if (keys.length !== 1 || keys[0] !== "_id" || id === null || (typeof id === "object" && !isPlainId(id))) return collection.documents;
+  const found = collection.byId(id);
+  return found === undefined ? [] : [found];
+}
+
+/** BSON values that are ids, not operator documents or regular expressions. */
+function isPlainId(value: object): boolean {
+  const type = (value as { _bsontype?: unknown })._bsontype;
+  return type === "ObjectId" || type === "UUID" || type === "Binary" || type === "Long" || type === "Decimal128" || type === "Int32" || type === "Double" || value instanceof Date;
+}
