@@ -109,6 +109,8 @@ class MongoSession {
   #masker: MongoMasker | undefined;
   #inference: "allow" | "review" | "deny" = "deny";
   #pending = new Map<number, Pending>();
+  /** Masked values per field label since the last batch went to the client. */
+  #maskedCounts = new Map<string, number>();
   #sampleRows: number;
 
   constructor(socket: Duplex, target: SessionTarget, services: GatewayServices, listener: MongoListenerContext, tls: boolean) {
@@ -266,7 +268,8 @@ class MongoSession {
       ...(masking.config.detectors === undefined ? {} : { detectors: masking.config.detectors }),
       ...(masking.config.key === undefined ? {} : { key: masking.config.key }),
       events: {
-        masked: (label: string) => metrics.maskedValues.inc({ connection, column: label }),
+        // Counted here and added to the metric once per batch: a per-value update costs more than the masking.
+        masked: (label: string) => this.#maskedCounts.set(label, (this.#maskedCounts.get(label) ?? 0) + 1),
         detected: (detector: string) => metrics.detectorHits.inc({ connection, detector }),
         uncertain: () => metrics.uncertainLineage.inc({ connection }),
       },
@@ -463,6 +466,10 @@ class MongoSession {
       }
       const bytes = out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out);
       toClient.inc(bytes.length);
+      if (this.#maskedCounts.size > 0) {
+        for (const [column, count] of this.#maskedCounts) this.#services.metrics.maskedValues.inc({ connection: this.#connection, column }, count);
+        this.#maskedCounts.clear();
+      }
       if (!this.#socket.write(bytes)) {
         call.pause();
         this.#socket.once("drain", () => call.resume());
