@@ -214,7 +214,7 @@ async function main() {
   }
 
   // One gateway and one agent carry every connection: the PostgreSQL ones and the MySQL one.
-  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available, mysql: mysqlConnection, mongo: mongoConnection });
+  let airlock = await startAirlock({ dir: join(tmp, "airlock"), jwksFile: join(tmp, "jwks.json"), backends, fsync, masking: masking.available, mysql: mysqlConnection, mongo: mongoConnection, ...(process.env.AIRLOCK_BENCH_CPU_PROF === undefined ? {} : { cpuProfDir: process.env.AIRLOCK_BENCH_CPU_PROF }) });
   progress(`setup: Airlock gateway (pid ${airlock.gateway.pid}, recording fsync ${fsync}) and agent (pid ${airlock.agent.pid}); native listeners ${JSON.stringify(airlock.listeners)}`);
   let connects = {};
   for (const connection of [...Object.keys(backends), ...(mysqlConnection ? [mysqlConnection.name] : []), ...(mongoConnection ? [mongoConnection.name] : [])]) {
