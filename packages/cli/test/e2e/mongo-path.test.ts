@@ -70,6 +70,7 @@ describe.each(["native", "connect"] as const)("through the %s path", (path) => {
       };
       const expected = await read(direct);
       expect(expected.count).toBe(DOCUMENTS);
+      // Memory while streaming is measured with gateway and agent as processes: mongo-memory.test.ts.
       expect(await read(mongo)).toEqual(expected);
     } finally {
       await direct.close();
