@@ -1,7 +1,9 @@
-import { backend, frontend, pg, type PgField, type PgMessage } from "@airlock/wire";
+import { backend, frontend, pg, WireError, type PgField, type PgMessage } from "@airlock/wire";
 import type { MaskCatalog, SensitiveColumn } from "./catalog.js";
 import { analyzeExposure, type StatementExposure } from "./lineage/index.js";
-import { maskPgValue, type Detectors } from "./values.js";
+import { compilePgMask, isPgTextType, maskPgTextPartialInPlace, type PgColumnMask } from "./postgres-values.js";
+import { DEFAULT_PARTIAL_KEEP } from "./styles.js";
+import type { Detectors } from "./values.js";
 
 /** How one output column is masked. */
 interface ColumnMask {
@@ -10,6 +12,34 @@ interface ColumnMask {
   /** schema.table.column, or `(expression)` when lineage put it there. */
   readonly label: string;
 }
+
+/**
+ * What a DataRow's value in one column goes through, decided once per result: masked (with the
+ * column's options checked once, and the in-place byte path when the style and type allow it), or
+ * scanned by the content detectors.
+ */
+type ColumnStep =
+  | {
+      readonly kind: "mask";
+      readonly label: string;
+      readonly mask: PgColumnMask;
+      /** Set for `partial` on text types: masks ASCII values in place (postgres-values.ts). */
+      readonly inPlace: { readonly typeOid: number; readonly typeModifier: number; readonly keep: number } | undefined;
+    }
+  | { readonly kind: "scan" };
+
+/** The per-row work of a result, compiled from its plan and fields at its first DataRow. */
+interface RowPlan {
+  /** By column; undefined passes the value as it is. */
+  readonly steps: readonly (ColumnStep | undefined)[];
+  /** The step of the columns past the described ones. */
+  readonly rest: ColumnStep | undefined;
+}
+
+/** A DataRow that goes out as it came (no result plan says otherwise). */
+const PASS = "pass";
+/** A DataRow whose every value becomes NULL (no RowDescription told the columns). */
+const NULL_ROW = "null-row";
 
 /** What the database is expected to answer next, in order. */
 type Expected =
@@ -63,6 +93,13 @@ export class PostgresMasker {
   #fields: PgField[] | undefined;
   #copyMasked = false;
   #copyBinary = false;
+  /** The last compiled row plan and the plan and fields it was compiled from. */
+  #rowPlanKey: { plan: (ColumnMask | undefined)[] | undefined; fields: PgField[] | undefined } | undefined;
+  #rowPlan: RowPlan | undefined;
+  /** Where each value of the row being masked starts (after its length), reused from row to row. */
+  #valueAt = new Int32Array(16);
+  /** And its length (-1 for NULL). */
+  #valueLength = new Int32Array(16);
 
   constructor(options: PostgresMaskerOptions) {
     this.#options = options;
@@ -126,7 +163,20 @@ export class PostgresMasker {
     }
   }
 
-  /** Rewrites one message from the database; undefined drops it. */
+  /**
+   * A DataRow inside a batch the caller owns, data[start, end) being the whole message: the fast
+   * path of {@link onBackend} for rows. Masked fields that keep their length (`partial` on ASCII
+   * text) are rewritten in place in `data`; returns undefined when the row's bytes there are what
+   * the client gets, or the row to send instead (a new buffer).
+   */
+  onDataRow(data: Buffer, start: number, end: number): Buffer | undefined {
+    const action = this.#rowAction();
+    if (action === PASS) return undefined;
+    if (action === NULL_ROW) return this.#nullRow(data.subarray(start, end));
+    return this.#maskRow(action, data, start, end, true);
+  }
+
+  /** Rewrites one message from the database; undefined drops it. The message is not changed. */
   onBackend(message: Buffer): Buffer | undefined {
     switch (message[0]) {
       case backend.ParseComplete:
@@ -240,6 +290,14 @@ export class PostgresMasker {
   }
 
   #dataRow(message: Buffer): Buffer {
+    const action = this.#rowAction();
+    if (action === PASS) return message;
+    if (action === NULL_ROW) return this.#nullRow(message);
+    return this.#maskRow(action, message, 0, message.length, false) ?? message;
+  }
+
+  /** What the current result does to its rows: the plan of a simple Query's result or of the executed portal. */
+  #rowAction(): RowPlan | typeof PASS | typeof NULL_ROW {
     let plan = this.#plan;
     let fields = this.#fields;
     const head = this.#expected[0];
@@ -257,35 +315,117 @@ export class PostgresMasker {
       } else {
         // No Describe told us the columns: a statement that may expose anything gets NULLs, valid in any type and format.
         const exposure = portal?.exposure ?? UNCERTAIN;
-        if (exposure.exposure === "none" && !this.#options.catalog.anySensitive) return message;
-        if (exposure.exposure !== "none") return this.#nullRow(message);
+        if (exposure.exposure === "none" && !this.#options.catalog.anySensitive) return PASS;
+        if (exposure.exposure !== "none") return NULL_ROW;
         fields = undefined;
         plan = undefined;
       }
     } else if (plan === undefined && this.#options.catalog.anySensitive) {
-      return this.#nullRow(message);
+      return NULL_ROW;
     }
-    const values = pg.decodeDataRow(message);
-    let changed = false;
-    const out = values.map((value, index) => {
+    const key = this.#rowPlanKey;
+    if (key !== undefined && key.plan === plan && key.fields === fields && this.#rowPlan !== undefined) return this.#rowPlan;
+    this.#rowPlanKey = { plan, fields };
+    this.#rowPlan = this.#compileRowPlan(plan, fields);
+    return this.#rowPlan;
+  }
+
+  #compileRowPlan(plan: readonly (ColumnMask | undefined)[] | undefined, fields: readonly PgField[] | undefined): RowPlan {
+    const scan = this.#options.detectors === undefined ? undefined : ({ kind: "scan" } as const);
+    const key = this.#options.key;
+    const count = Math.max(plan?.length ?? 0, fields?.length ?? 0);
+    const steps: (ColumnStep | undefined)[] = [];
+    for (let index = 0; index < count; index++) {
       const mask = plan?.[index];
       const field = fields?.[index];
       if (mask !== undefined) {
-        changed = true;
-        this.#options.events.masked(mask.label);
+        const typeOid = field?.typeOid ?? 25;
+        const typeModifier = field?.typeModifier ?? -1;
+        const options = { typeOid, typeModifier, format: field?.format === 1 ? (1 as const) : (0 as const), style: mask.style, ...(mask.keep === undefined ? {} : { keep: mask.keep }), ...(key === undefined ? {} : { key }) };
+        let compiled: PgColumnMask;
+        let valid = true;
         try {
-          return maskPgValue(value, { typeOid: field?.typeOid ?? 25, typeModifier: field?.typeModifier ?? -1, format: field?.format === 1 ? 1 : 0, style: mask.style, ...(mask.keep === undefined ? {} : { keep: mask.keep }), ...(this.#options.key === undefined ? {} : { key: this.#options.key }) });
+          compiled = compilePgMask(options);
         } catch {
-          return null;
+          // Options a value cannot be masked with give NULL, as a failing mask does.
+          compiled = { mask: () => null, constant: null };
+          valid = false;
         }
+        const inPlace = valid && mask.style === "partial" && isPgTextType(typeOid) ? { typeOid, typeModifier, keep: mask.keep ?? DEFAULT_PARTIAL_KEEP } : undefined;
+        steps.push({ kind: "mask", label: mask.label, mask: compiled, inPlace });
+      } else if (scan !== undefined && TEXT_TYPES.has(field?.typeOid ?? 0) && field?.format !== 1) steps.push(scan);
+      else steps.push(undefined);
+    }
+    // Past the described columns a value has no field: scanned as text, as an undescribed column is.
+    return { steps, rest: scan };
+  }
+
+  /**
+   * Walks one DataRow (bytes[start, end)), checking every length against the message. Masks and
+   * scans the values the plan names; with `inPlace`, values whose mask keeps their length are
+   * rewritten where they are. Returns undefined when the row's bytes are final, or a new row.
+   */
+  #maskRow(plan: RowPlan, bytes: Buffer, start: number, end: number, inPlace: boolean): Buffer | undefined {
+    // First every length is checked (a malformed row changes nothing and counts nothing), then the values are visited.
+    if (end - start < 7) throw malformed("message ends early");
+    const count = (((bytes[start + 5] as number) << 24) >> 16) | (bytes[start + 6] as number);
+    if (count > this.#valueAt.length) {
+      this.#valueAt = new Int32Array(Math.max(count, 2 * this.#valueAt.length));
+      this.#valueLength = new Int32Array(this.#valueAt.length);
+    }
+    const valueAt = this.#valueAt;
+    const valueLength = this.#valueLength;
+    let offset = start + 7;
+    for (let index = 0; index < count; index++) {
+      if (offset + 4 > end) throw malformed("message ends early");
+      const length = int32(bytes, offset);
+      offset += 4;
+      valueAt[index] = offset;
+      valueLength[index] = length;
+      if (length === -1) continue;
+      if (length < 0) throw malformed("negative length");
+      if (offset + length > end) throw malformed("message ends early");
+      offset += length;
+    }
+    const { steps, rest } = plan;
+    let replaced: (Buffer | null | undefined)[] | undefined;
+    let changed = false;
+    for (let index = 0; index < count; index++) {
+      const step = index < steps.length ? steps[index] : rest;
+      if (step === undefined) continue;
+      const at = (valueAt[index] as number) - 4;
+      const length = valueLength[index] as number;
+      if (step.kind === "mask") {
+        changed = true;
+        this.#options.events.masked(step.label);
+        // A NULL stays NULL in every style.
+        if (length === -1) continue;
+        const constant = step.mask.constant;
+        if (constant !== undefined) {
+          if (inPlace && constant !== null && constant.length === length) copyBytes(constant, 0, length, bytes, at + 4);
+          else (replaced ??= [])[index] = constant;
+          continue;
+        }
+        if (inPlace && step.inPlace !== undefined && maskPgTextPartialInPlace(bytes, at + 4, at + 4 + length, step.inPlace)) continue;
+        let value: Buffer | null;
+        try {
+          value = step.mask.mask(bytes.subarray(at + 4, at + 4 + length));
+        } catch {
+          value = null;
+        }
+        (replaced ??= [])[index] = value;
+        continue;
       }
-      if (value === null || this.#options.detectors === undefined || !TEXT_TYPES.has(field?.typeOid ?? 0) || field?.format === 1) return value;
-      const scanned = this.#detect(value.toString("utf8"));
-      if (scanned === undefined) return value;
+      if (length === -1) continue;
+      const scanned = this.#detect(bytes.toString("utf8", at + 4, at + 4 + length));
+      if (scanned === undefined) continue;
       changed = true;
-      return Buffer.from(scanned, "utf8");
-    });
-    return changed ? encodeDataRow(out) : message;
+      (replaced ??= [])[index] = Buffer.from(scanned, "utf8");
+    }
+    if (!changed) return undefined;
+    // Rewritten in place; a row with bytes past its values is re-encoded without them.
+    if (replaced === undefined && inPlace && offset === end) return undefined;
+    return encodeRow(bytes, start, Math.max(count, 0), replaced ?? [], valueAt, valueLength);
   }
 
   #nullRow(message: Buffer): Buffer {
@@ -383,4 +523,59 @@ function encodeDataRow(values: readonly (Buffer | null)[]): Buffer {
     }
   }
   return out;
+}
+
+/**
+ * Encodes a DataRow from a checked one (bytes[start...], `count` values starting at valueAt, of
+ * valueLength bytes or -1) with some values replaced (by column; undefined keeps the original):
+ * the runs of kept values are copied whole.
+ */
+function encodeRow(bytes: Buffer, start: number, count: number, replaced: readonly (Buffer | null | undefined)[], valueAt: Int32Array, valueLength: Int32Array): Buffer {
+  let length = 4 + 2;
+  for (let index = 0; index < count; index++) {
+    const value = replaced[index];
+    length += 4 + (value === undefined ? Math.max(valueLength[index] as number, 0) : (value?.length ?? 0));
+  }
+  const out = Buffer.allocUnsafe(length + 1);
+  out[0] = backend.DataRow;
+  out.writeInt32BE(length, 1);
+  out.writeInt16BE(count, 5);
+  let at = 7;
+  let kept = start + 7;
+  for (let index = 0; index < count; index++) {
+    const value = replaced[index];
+    if (value === undefined) continue;
+    const field = (valueAt[index] as number) - 4;
+    at = copyBytes(bytes, kept, field, out, at);
+    if (value === null) {
+      out.writeInt32BE(-1, at);
+      at += 4;
+    } else {
+      out.writeInt32BE(value.length, at);
+      at = copyBytes(value, 0, value.length, out, at + 4);
+    }
+    kept = field + 4 + Math.max(valueLength[index] as number, 0);
+  }
+  const last = count - 1;
+  copyBytes(bytes, kept, count === 0 ? kept : (valueAt[last] as number) + Math.max(valueLength[last] as number, 0), out, at);
+  return out;
+}
+
+/** Copies source[from, to) to target at `at` and returns the end; short runs byte by byte (cheaper than a view). */
+function copyBytes(source: Uint8Array, from: number, to: number, target: Uint8Array, at: number): number {
+  if (to - from < 48) {
+    for (let i = from; i < to; i++) target[at++] = source[i] as number;
+    return at;
+  }
+  target.set(source.subarray(from, to), at);
+  return at + (to - from);
+}
+
+/** A big-endian int32 at `at` (the caller checked the bounds). */
+function int32(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number);
+}
+
+function malformed(message: string): WireError {
+  return new WireError("malformed_message", message);
 }

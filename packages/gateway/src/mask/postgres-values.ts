@@ -13,6 +13,7 @@ import {
   base32,
   checkTextOptions,
   maskPartial,
+  maskPartialAsciiInPlace,
   maskText,
   pseudonymDigest,
   pseudonymToken,
@@ -109,15 +110,108 @@ export function isPgTypeMaskable(typeOid: number): boolean {
  * @throws TypeError when the options are invalid
  */
 export function maskPgValue(value: Buffer | null, options: MaskPgValueOptions): Buffer | null {
+  return maskChecked(value, checkPgOptions(options));
+}
+
+/** A column's masking with its options checked once. */
+export interface PgColumnMask {
+  /** {@link maskPgValue} of one value, with the column's options. */
+  readonly mask: (value: Buffer | null) => Buffer | null;
+  /**
+   * What every non-NULL value of the column masks to, when that does not depend on the value
+   * (`null`, `redact` of most types, the fixed values of typed columns): the same bytes each time,
+   * not to be modified. Undefined when each value must go through `mask`.
+   */
+  readonly constant: Buffer | null | undefined;
+}
+
+/**
+ * Checks the options once and returns the masking of one column: the same values and errors as
+ * {@link maskPgValue} with these options, without checking them again per value.
+ *
+ * @throws TypeError when the options are invalid
+ */
+export function compilePgMask(options: MaskPgValueOptions): PgColumnMask {
+  const checked = checkPgOptions(options);
+  return { mask: (value) => maskChecked(value, checked), constant: valueIndependent(checked) ? maskChecked(Buffer.alloc(0), checked) : undefined };
+}
+
+/** Types whose masked value is fixed for every style but `null` and `pseudonym` (see {@link maskPgValue}). */
+const FIXED_TYPES = new Set<number>([
+  pgTypeOids.int2,
+  pgTypeOids.int4,
+  pgTypeOids.int8,
+  pgTypeOids.numeric,
+  pgTypeOids.uuid,
+  pgTypeOids.bytea,
+  pgTypeOids.json,
+  pgTypeOids.jsonb,
+  pgTypeOids.float4,
+  pgTypeOids.float8,
+  pgTypeOids.bool,
+  pgTypeOids.date,
+  pgTypeOids.time,
+  pgTypeOids.timetz,
+  pgTypeOids.timestamp,
+  pgTypeOids.timestamptz,
+  pgTypeOids.interval,
+  pgTypeOids.inet,
+  pgTypeOids.cidr,
+]);
+
+/** Whether maskChecked gives every non-NULL value the same result, without reading it or throwing. */
+function valueIndependent({ style, typeOid }: CheckedPgOptions): boolean {
+  if (style === "null") return true;
+  if (style === "pseudonym") return false;
+  if (FIXED_TYPES.has(typeOid)) return true;
+  // bpchar keeps the value's length; partial keeps its last characters (and throws for an unknown binary type).
+  if (typeOid === pgTypeOids.bpchar || style === "partial") return false;
+  // redact of text, varchar and name, and of any other type: the placeholder (text format) or NULL (binary).
+  return true;
+}
+
+/**
+ * The fast path of {@link maskPgValue} for the `partial` style of a text, varchar, name or bpchar
+ * value whose bytes are ASCII and keep their length (no varchar(n) cut): masks bytes[start, end)
+ * in place, as maskPgValue would mask them, and returns true. Anything else is left untouched and
+ * returns false, for the caller to use maskPgValue. The options are the caller's, checked.
+ */
+export function maskPgTextPartialInPlace(bytes: Uint8Array, start: number, end: number, options: { readonly typeOid: number; readonly typeModifier: number; readonly keep: number }): boolean {
+  const { typeOid, typeModifier } = options;
+  if (!isPgTextType(typeOid)) return false;
+  // varchar(n) cuts a longer masked value; bpchar's limit is the value's own length.
+  if (typeOid === pgTypeOids.varchar && typeModifier >= 4 && end - start > typeModifier - 4) return false;
+  return maskPartialAsciiInPlace(bytes, start, end, options.keep);
+}
+
+/** Whether the type is text, varchar, name or bpchar: masked as text in both formats (their binary form is their text). */
+export function isPgTextType(typeOid: number): boolean {
+  return typeOid === pgTypeOids.text || typeOid === pgTypeOids.varchar || typeOid === pgTypeOids.name || typeOid === pgTypeOids.bpchar;
+}
+
+interface CheckedPgOptions {
+  readonly options: MaskPgValueOptions;
+  readonly style: MaskStyle;
+  readonly typeOid: number;
+  readonly format: PgFormat;
+  readonly typeModifier: number;
+  readonly key: Uint8Array;
+}
+
+function checkPgOptions(options: MaskPgValueOptions): CheckedPgOptions {
   const style = checkTextOptions(options);
   const { typeOid, format } = options;
   if (!Number.isSafeInteger(typeOid) || typeOid < 0) throw new TypeError("options.typeOid: expected a type oid");
   if (format !== 0 && format !== 1) throw new TypeError("options.format: expected 0 (text) or 1 (binary)");
   const typeModifier = options.typeModifier ?? -1;
   if (!Number.isSafeInteger(typeModifier)) throw new TypeError("options.typeModifier: expected an integer");
+  return { options, style, typeOid, format, typeModifier, key: options.key ?? new Uint8Array() };
+}
+
+function maskChecked(value: Buffer | null, checked: CheckedPgOptions): Buffer | null {
+  const { options, style, typeOid, typeModifier, key } = checked;
   if (value === null || style === "null") return null;
-  const binary = format === 1;
-  const key = options.key ?? new Uint8Array();
+  const binary = checked.format === 1;
 
   switch (typeOid) {
     case pgTypeOids.text:

@@ -123,6 +123,31 @@ function maskPartialAscii(value: string, keep: number): string {
   return out.join("");
 }
 
+/** {@link ASCII_SEPARATOR} as bytes, for the byte-level fast path. */
+const ASCII_SEPARATOR_BYTES: Uint8Array = Uint8Array.from(ASCII_SEPARATOR, (separator) => (separator ? 1 : 0));
+const STAR = 0x2a;
+
+/**
+ * {@link maskPartial} over the UTF-8 bytes of a value, in place: when bytes[start, end) are all
+ * ASCII, masks them as `maskPartial` would (same length, one byte per character) and returns true;
+ * otherwise changes nothing and returns false, for the caller to take the string path.
+ */
+export function maskPartialAsciiInPlace(bytes: Uint8Array, start: number, end: number, keep: number): boolean {
+  let significant = 0;
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i] as number;
+    if (byte > 0x7f) return false;
+    significant += 1 - (ASCII_SEPARATOR_BYTES[byte] as number);
+  }
+  let reveal = significant > keep ? keep : 0;
+  for (let i = end - 1; i >= start; i--) {
+    if (ASCII_SEPARATOR_BYTES[bytes[i] as number] === 1) continue;
+    if (reveal > 0) reveal--;
+    else bytes[i] = STAR;
+  }
+  return true;
+}
+
 /** HMAC-SHA256 of a value under the pseudonym key: the seed of every pseudonym, text or typed. */
 export function pseudonymDigest(key: Uint8Array, value: Uint8Array): Buffer {
   return createHmac("sha256", key).update(value).digest();

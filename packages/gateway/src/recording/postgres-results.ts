@@ -35,7 +35,21 @@ export class PostgresResultRecorder {
     if (this.#rowCount === 0 && this.#columns === undefined) this.#started = performance.now();
   }
 
+  /**
+   * A DataRow inside a larger buffer (bytes[start, end) is the whole message), as {@link observe}
+   * takes it: counted, and decoded only while the result's first rows are being kept.
+   */
+  observeDataRow(bytes: Buffer, start: number, end: number): void {
+    this.#bytes += end - start;
+    this.#rowCount++;
+    if (this.#rows.length < this.#sampleRows) this.#rows.push(pg.decodeDataRow(bytes.subarray(start, end)).map((value, index) => show(value, this.#binary[index] === true)));
+  }
+
   observe(message: Buffer): void {
+    if (message[0] === backend.DataRow) {
+      this.observeDataRow(message, 0, message.length);
+      return;
+    }
     this.#bytes += message.length;
     switch (message[0]) {
       case backend.RowDescription: {
@@ -44,10 +58,6 @@ export class PostgresResultRecorder {
         this.#binary = fields.map((field) => field.format === 1);
         return;
       }
-      case backend.DataRow:
-        this.#rowCount++;
-        if (this.#rows.length < this.#sampleRows) this.#rows.push(pg.decodeDataRow(message).map((value, index) => show(value, this.#binary[index] === true)));
-        return;
       case backend.CopyData:
         this.#rowCount++;
         if (this.#rows.length < this.#sampleRows) this.#rows.push([show(message.subarray(5), false)]);

@@ -15,7 +15,7 @@ import { PostgresMasker, type MaskCatalog } from "../mask/index.js";
 import type { ConnectionMasking } from "./context.js";
 import type { StatementDecision } from "@airlock/policy";
 import type { GatewayServices, SessionTarget } from "./context.js";
-import { admitSession, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type SessionScope } from "./common.js";
+import { admitSession, firstAgentMessage, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type SessionScope } from "./common.js";
 
 /**
  * A session's lifecycle, one state at a time:
@@ -280,7 +280,7 @@ class PostgresSession {
       call.end();
       return;
     }
-    const first = await firstMessage(call);
+    const first = await firstAgentMessage(call);
     if (first === undefined || first.kind.case !== "frames") {
       const refused = first?.kind.case === "error" ? first.kind.value : { code: "08006", message: "the agent closed the session" };
       this.#logger.warn({ sqlstate: refused.code, err: refused.message }, "the database refused the session");
@@ -559,36 +559,34 @@ class PostgresSession {
     }
     if (message.kind.case !== "frames") return;
     const frames = message.kind.value;
-    let parts;
-    try {
-      parts = unpackFrames(frames);
-    } catch (error) {
+    const data = Buffer.from(frames.data.buffer, frames.data.byteOffset, frames.data.byteLength);
+    const lengths = frames.lengths;
+    let total = 0;
+    for (const length of lengths) total += length;
+    if (total !== data.length) {
       this.#endSession("08P01", "the agent sent a malformed batch", "agent_protocol_error");
-      this.#logger.error({ err: (error as Error).message }, "malformed batch from the agent");
+      this.#logger.error({ err: `frames: lengths add up to ${total}, the data has ${data.length} bytes` }, "malformed batch from the agent");
       return;
     }
-    const data = frames.data;
+    // The batch's messages are walked where they lie in `data` (no Buffer per message for rows);
+    // what the client gets is `data` itself unless a message was replaced or dropped.
     let out: Buffer;
     if (this.#maxRows === undefined && !this.#gate?.rewriting && this.#masker === undefined) {
-      for (const part of parts) {
-        this.#observeBackend(part);
-        this.#results?.observe(part);
+      const results = this.#results;
+      let offset = 0;
+      for (const length of lengths) {
+        const end = offset + length;
+        if (data[offset] === backend.DataRow && length > 0) results?.observeDataRow(data, offset, end);
+        else if (length > 0) {
+          const part = data.subarray(offset, end);
+          this.#observeBackend(part);
+          results?.observe(part);
+        }
+        offset = end;
       }
-      out = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      out = data;
     } else {
-      const kept: Buffer[] = [];
-      for (const part of parts) {
-        const rewritten = this.#gate?.rewriteBackend(part) ?? part;
-        // Masking comes before anything that keeps or counts what the client receives.
-        const masked = this.#masker === undefined ? rewritten : this.#masker.onBackend(rewritten);
-        if (masked === undefined) continue;
-        const replaced = this.#limitRows(masked);
-        if (replaced === undefined) continue;
-        this.#observeBackend(replaced);
-        this.#results?.observe(replaced);
-        kept.push(replaced);
-      }
-      out = kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept);
+      out = this.#rewriteBatch(data, lengths);
       if (this.#maskedCounts.size > 0) {
         for (const [column, count] of this.#maskedCounts) this.#services.metrics.maskedValues.inc({ connection: this.#connection, column }, count);
         this.#maskedCounts.clear();
@@ -602,6 +600,78 @@ class PostgresSession {
   }
 
   /**
+   * A batch through the gate's rewrites, masking and max_rows. Rows are masked where they lie
+   * (in place when the mask keeps their length). Once a message is replaced or dropped, what goes
+   * out is assembled in one buffer: the runs of messages that stay as they are copied whole,
+   * around the replacements.
+   */
+  #rewriteBatch(data: Buffer, lengths: readonly number[]): Buffer {
+    const masker = this.#masker;
+    const results = this.#results;
+    let out: Buffer | undefined;
+    let written = 0;
+    const append = (source: Buffer, from: number, to: number): void => {
+      const size = to - from;
+      if (size === 0) return;
+      if (out === undefined || written + size > out.length) {
+        const grown = Buffer.allocUnsafe(Math.max(data.length + 4096, 2 * (out?.length ?? 0), written + size));
+        if (out !== undefined) out.copy(grown, 0, 0, written);
+        out = grown;
+      }
+      written += source.copy(out, written, from, to);
+    };
+    let runStart = 0;
+    let offset = 0;
+    for (const length of lengths) {
+      const end = offset + length;
+      if (length === 0) continue;
+      let replaced: Buffer | undefined;
+      if (data[offset] === backend.DataRow) {
+        // The gate rewrites only errors. Masking comes before anything that keeps or counts what the client receives.
+        const masked = masker?.onDataRow(data, offset, end);
+        if (this.#overMaxRows()) replaced = undefined;
+        else if (masked === undefined) {
+          results?.observeDataRow(data, offset, end);
+          offset = end;
+          continue;
+        } else {
+          results?.observe(masked);
+          replaced = masked;
+        }
+      } else {
+        const part = data.subarray(offset, end);
+        const rewritten = this.#gate?.rewriteBackend(part) ?? part;
+        const masked = masker === undefined ? rewritten : masker.onBackend(rewritten);
+        replaced = masked === undefined ? undefined : this.#limitRows(masked);
+        if (replaced !== undefined) {
+          this.#observeBackend(replaced);
+          results?.observe(replaced);
+        }
+        if (replaced === part) {
+          offset = end;
+          continue;
+        }
+      }
+      append(data, runStart, offset);
+      if (replaced !== undefined) append(replaced, 0, replaced.length);
+      offset = end;
+      runStart = end;
+    }
+    if (runStart === 0) return data;
+    append(data, runStart, offset);
+    return out === undefined ? Buffer.alloc(0) : out.subarray(0, written);
+  }
+
+  /** A row of the current result: whether it is past max_rows (then it is not sent). */
+  #overMaxRows(): boolean {
+    if (this.#maxRows === undefined) return false;
+    this.#rows++;
+    if (this.#rows <= this.#maxRows) return false;
+    this.#overLimit = true;
+    return true;
+  }
+
+  /**
    * Enforces max_rows: rows past the limit are not sent, and the result's CommandComplete becomes
    * an error, so the client never takes a cut result for a whole one.
    */
@@ -609,10 +679,7 @@ class PostgresSession {
     if (this.#maxRows === undefined) return message;
     switch (message[0]) {
       case backend.DataRow:
-        this.#rows++;
-        if (this.#rows <= this.#maxRows) return message;
-        this.#overLimit = true;
-        return undefined;
+        return this.#overMaxRows() ? undefined : message;
       case backend.CommandComplete:
       case backend.ErrorResponse: {
         const over = this.#overLimit;
@@ -719,29 +786,6 @@ class PostgresSession {
   }
 }
 
-/** The agent's first message after attach: the greeting frames, or why it could not open. */
-function firstMessage(call: AgentCall): Promise<SessionRequest | undefined> {
-  return new Promise((resolve) => {
-    const cleanup = () => {
-      call.off("data", onData);
-      call.off("end", onEnd);
-      call.off("error", onEnd);
-    };
-    const onData = (message: SessionRequest) => {
-      cleanup();
-      call.pause();
-      resolve(message);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(undefined);
-    };
-    call.on("data", onData);
-    call.once("end", onEnd);
-    call.once("error", onEnd);
-    call.resume();
-  });
-}
 
 /** The session already ended because its recording failed. */
 class RecordingFailed extends Error {}
