@@ -45,9 +45,26 @@ const NULL_ROW = "null-row";
 type Expected =
   | { readonly kind: "statement"; readonly exposure: StatementExposure }
   | { readonly kind: "parse" | "bind" | "close" | "sync" }
-  | { readonly kind: "describe_statement"; readonly name: string }
-  | { readonly kind: "describe_portal"; readonly portal: string }
-  | { readonly kind: "execute"; readonly portal: string };
+  // Statements and portals as they were when the message was sent: a pipelined Parse or Bind
+  // reusing the name (the unnamed ones, above all) must not change what earlier answers belong to.
+  | { readonly kind: "describe_statement"; readonly statement: StatementState | undefined }
+  | { readonly kind: "describe_portal"; readonly portal: PortalState | undefined }
+  | { readonly kind: "execute"; readonly portal: PortalState | undefined };
+
+/** A prepared statement as the masker knows it. */
+interface StatementState {
+  exposure: StatementExposure;
+  fields?: PgField[];
+}
+
+/** A portal as the masker knows it, with the statement it was bound from. */
+interface PortalState {
+  exposure: StatementExposure;
+  statement: StatementState | undefined;
+  fields?: PgField[];
+  plan?: (ColumnMask | undefined)[];
+  resultFormats: readonly number[];
+}
 
 /** Counters the session turns into metrics. */
 export interface MaskEvents {
@@ -86,8 +103,8 @@ const WITHHELD = "the statement reads masked columns: the database's message is 
 export class PostgresMasker {
   #options: PostgresMaskerOptions;
   readonly #expected: Expected[] = [];
-  readonly #statements = new Map<string, { exposure: StatementExposure; fields?: PgField[] }>();
-  readonly #portals = new Map<string, { exposure: StatementExposure; statement: string; fields?: PgField[]; plan?: (ColumnMask | undefined)[]; resultFormats: readonly number[] }>();
+  readonly #statements = new Map<string, StatementState>();
+  readonly #portals = new Map<string, PortalState>();
   /** Masks of the result being streamed (simple Query), by column. */
   #plan: (ColumnMask | undefined)[] | undefined;
   #fields: PgField[] | undefined;
@@ -137,7 +154,7 @@ export class PostgresMasker {
         const statement = this.#statements.get(bind.statement);
         this.#portals.set(bind.portal, {
           exposure: statement?.exposure ?? UNCERTAIN,
-          statement: bind.statement,
+          statement,
           ...(statement?.fields === undefined ? {} : { fields: statement.fields.map((field, index) => ({ ...field, format: formatOf(bind.resultFormats, index) })) }),
           resultFormats: bind.resultFormats,
         });
@@ -146,11 +163,11 @@ export class PostgresMasker {
       }
       case frontend.Describe: {
         const target = pg.decodeTarget(bytes);
-        this.#expected.push(target.target === "S" ? { kind: "describe_statement", name: target.name } : { kind: "describe_portal", portal: target.name });
+        this.#expected.push(target.target === "S" ? { kind: "describe_statement", statement: this.#statements.get(target.name) } : { kind: "describe_portal", portal: this.#portals.get(target.name) });
         return;
       }
       case frontend.Execute:
-        this.#expected.push({ kind: "execute", portal: pg.decodeExecute(bytes).portal });
+        this.#expected.push({ kind: "execute", portal: this.#portals.get(pg.decodeExecute(bytes).portal) });
         return;
       case frontend.Close:
         this.#expected.push({ kind: "close" });
@@ -235,7 +252,7 @@ export class PostgresMasker {
   #current(): { exposure: StatementExposure; fields?: PgField[] } | undefined {
     const head = this.#expected[0];
     if (head?.kind === "statement") return { exposure: head.exposure };
-    if (head?.kind === "execute") return this.#portals.get(head.portal) ?? { exposure: UNCERTAIN };
+    if (head?.kind === "execute") return head.portal ?? { exposure: UNCERTAIN };
     return undefined;
   }
 
@@ -243,13 +260,12 @@ export class PostgresMasker {
     const fields = pg.decodeRowDescription(message);
     const head = this.#expected[0];
     if (head?.kind === "describe_statement") {
-      const statement = this.#statements.get(head.name);
-      if (statement !== undefined) statement.fields = fields;
+      if (head.statement !== undefined) head.statement.fields = fields;
       this.#expected.shift();
       return message;
     }
     if (head?.kind === "describe_portal") {
-      const portal = this.#portals.get(head.portal);
+      const portal = head.portal;
       if (portal !== undefined) {
         portal.fields = fields;
         delete portal.plan;
@@ -302,9 +318,9 @@ export class PostgresMasker {
     let fields = this.#fields;
     const head = this.#expected[0];
     if (head?.kind === "execute") {
-      const portal = this.#portals.get(head.portal);
+      const portal = head.portal;
       // The statement may have been described after the Bind was sent.
-      const described = portal === undefined ? undefined : this.#statements.get(portal.statement)?.fields;
+      const described = portal?.statement?.fields;
       if (portal !== undefined && portal.fields === undefined && described !== undefined) {
         portal.fields = described.map((field, index) => ({ ...field, format: formatOf(portal.resultFormats, index) }));
       }
