@@ -160,7 +160,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return { schema, table, column: name, style: column.style, ...(column.keep === undefined ? {} : { keep: column.keep }) };
     });
     masking.set(connection.name, {
-      catalog: createMaskCatalogCache(() => hub.catalog(connection.name), declared, config.masking.catalog_ttl),
+      catalog: createMaskCatalogCache(() => hub.catalog(connection.name), declared, config.masking.catalog_ttl, undefined, connection.protocol === "mysql" ? "mysql" : undefined),
       detectors: connection.masking.detectors.length === 0 ? undefined : createDetectors(connection.masking.detectors),
       inference: connection.masking.inference,
       key: maskKey,

@@ -331,6 +331,11 @@ describe("MySQL masking through the gateway", () => {
       ["SELECT o.id FROM orders o WHERE o.customer_id IN (SELECT id FROM customers) ORDER BY o.id", [{ id: 10 }, { id: 11 }]],
       ["WITH t AS (SELECT id, status FROM orders) SELECT * FROM t ORDER BY id", [{ id: 10, status: "paid" }, { id: 11, status: "new" }]],
       ["SELECT id, name FROM customers WHERE email LIKE 'Canary%' ORDER BY id", [{ id: 1, name: "Ann" }, { id: 2, name: "Bob" }]],
+      // Lineage: expressions, aggregates, derived tables and views that derive from no sensitive column are exact.
+      ["SELECT COUNT(*) AS n FROM customers", [{ n: 2 }]],
+      ["SELECT UPPER(name) AS u FROM customers ORDER BY id", [{ u: "ANN" }, { u: "BOB" }]],
+      ["SELECT d.n FROM (SELECT LOWER(name) AS n, email FROM customers) AS d ORDER BY d.n", [{ n: "ann" }, { n: "bob" }]],
+      ["SELECT CONCAT(id, name) AS x FROM v_names ORDER BY id", [{ x: "1Ann" }, { x: "2Bob" }]],
     ];
     const { connection } = await client();
     try {
@@ -419,6 +424,8 @@ describe("MySQL masking through the gateway", () => {
     const all = masked.join("\n");
     expect(all).toContain("psd_");
     expect(all).toContain("[masked]");
+    // `inference: allow` flags predicates on sensitive columns (WHERE email LIKE ...).
+    expect(all).toContain('"inference"');
     expect(forbidden.filter((form) => all.includes(form))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import type { CatalogRelation as WireRelation } from "@airlock/proto";
 import { analyzeExposure, type CatalogRelation, type CatalogSnapshot } from "./lineage/index.js";
+import { mysqlViewLineage } from "./mysql-lineage.js";
 
 /** A sensitive column of gateway.yaml and how to mask it. */
 export interface SensitiveColumn {
@@ -19,15 +20,32 @@ export interface MaskCatalog {
   readonly anySensitive: boolean;
 }
 
+/**
+ * Analyses a view's definition against the catalog as known so far: for each output of the view
+ * (in order) whether it may carry a sensitive value; "uncertain" when the definition cannot be
+ * followed (every column of the view is then sensitive: fail closed); "none" when no output can
+ * carry one though the outputs cannot be listed.
+ */
+export type ViewAnalyser = (definition: string, snapshot: CatalogSnapshot) => readonly boolean[] | "uncertain" | "none";
+
+/** The PostgreSQL view analyser: pg_get_viewdef's text through the PostgreSQL lineage. */
+export const postgresViewLineage: ViewAnalyser = (definition, snapshot) => {
+  const result = analyzeExposure(definition, snapshot);
+  const statement = result.ok ? result.statements[0] : undefined;
+  if (statement === undefined || statement.exposure === "uncertain" || statement.outputs.some((output) => output.star)) return statement?.exposure === "none" ? "none" : "uncertain";
+  return statement.outputs.map((output) => output.sensitive);
+};
+
 const KINDS: Readonly<Record<string, CatalogRelation["kind"]>> = { r: "table", p: "table", v: "view", m: "matview", f: "foreign" };
 
 /**
  * Builds the catalog masking works from: the declared sensitive columns of tables, and for views and
  * materialized views every column whose definition derives from one (their definitions are analysed
  * like queries, views over views included; a definition that cannot be analysed makes every column
- * of the view sensitive: fail closed).
+ * of the view sensitive: fail closed). `viewLineage` reads the definitions: PostgreSQL's by default,
+ * mysqlViewLineage (mask/mysql-lineage.ts) for MySQL and MariaDB.
  */
-export function buildMaskCatalog(relations: readonly WireRelation[], declared: readonly SensitiveColumn[]): MaskCatalog {
+export function buildMaskCatalog(relations: readonly WireRelation[], declared: readonly SensitiveColumn[], viewLineage: ViewAnalyser = postgresViewLineage): MaskCatalog {
   const styles = new Map<string, Map<string, SensitiveColumn>>();
   for (const column of declared) {
     const key = `${column.schema}.${column.table}`;
@@ -53,14 +71,13 @@ export function buildMaskCatalog(relations: readonly WireRelation[], declared: r
     let changed = false;
     for (const view of views) {
       const before = view.sensitive.size;
-      const result = analyzeExposure(view.definition, snapshot());
-      const statement = result.ok ? result.statements[0] : undefined;
-      if (statement === undefined || statement.exposure === "uncertain" || statement.outputs.some((output) => output.star)) {
-        if (statement?.exposure !== "none") for (const column of view.columns) if (column !== "") view.sensitive.add(column);
-      } else {
-        statement.outputs.forEach((output, index) => {
+      const outputs = viewLineage(view.definition, snapshot());
+      if (outputs === "uncertain") {
+        for (const column of view.columns) if (column !== "") view.sensitive.add(column);
+      } else if (outputs !== "none") {
+        outputs.forEach((sensitive, index) => {
           const column = view.columns[index];
-          if (output.sensitive && column !== undefined && column !== "") view.sensitive.add(column);
+          if (sensitive && column !== undefined && column !== "") view.sensitive.add(column);
         });
       }
       if (view.sensitive.size !== before) changed = true;
@@ -81,13 +98,23 @@ export interface MaskCatalogCache {
   invalidate(): void;
 }
 
-/** Creates the cache; `read` asks the agent. */
-export function createMaskCatalogCache(read: () => Promise<readonly WireRelation[]>, declared: readonly SensitiveColumn[], ttlMs: number, now: () => number = Date.now): MaskCatalogCache {
+/**
+ * Creates the cache; `read` asks the agent; `viewLineage` reads view definitions (see
+ * buildMaskCatalog): an analyser, or `"mysql"` for the MySQL one.
+ */
+export function createMaskCatalogCache(
+  read: () => Promise<readonly WireRelation[]>,
+  declared: readonly SensitiveColumn[],
+  ttlMs: number,
+  now: () => number = Date.now,
+  viewLineage: ViewAnalyser | "mysql" = postgresViewLineage,
+): MaskCatalogCache {
+  const analyser = viewLineage === "mysql" ? mysqlViewLineage : viewLineage;
   let current: { at: number; catalog: Promise<MaskCatalog> } | undefined;
   return {
     get() {
       if (current === undefined || now() - current.at > ttlMs) {
-        const catalog = read().then((relations) => buildMaskCatalog(relations, declared));
+        const catalog = read().then((relations) => buildMaskCatalog(relations, declared, analyser));
         current = { at: now(), catalog };
         // A failed read is not cached: the next session tries again (and this one fails closed).
         catalog.catch(() => {

@@ -3,6 +3,8 @@ import type { mysql } from "@airlock/wire";
 import type { MaskCatalog, SensitiveColumn } from "../mask/index.js";
 import type { RelationAccess } from "../inspect/index.js";
 import { isBuiltinFunction } from "../inspect/mysql/functions.js";
+import type { Inference } from "../mask/lineage/index.js";
+import { analyzeMysqlExposure, type MysqlExposureOptions, type MysqlExposureOutput } from "../mask/mysql-lineage.js";
 import type { Admitted } from "./common.js";
 import type { MysqlCommand } from "./mysql-responses.js";
 
@@ -15,7 +17,11 @@ export type MysqlColumnPolicy = { readonly style: SensitiveColumn["style"]; read
  * copies data or stores values in variables.
  */
 export interface LineageStatement {
+  /** The statement's text, which lineage parses for the columns of its result. */
+  readonly text?: string;
   readonly kind?: string;
+  /** USE: the schema of the statements after it. */
+  readonly useSchema?: string;
   readonly classes?: readonly StatementClass[];
   readonly relations: readonly RelationAccess[];
   readonly functions?: readonly string[];
@@ -39,9 +45,13 @@ export const DIAGNOSTICS_SENSITIVE = "the diagnostics area holds messages about 
  * table and column for a plain column (MySQL sends `org_table` and `org_name`):
  * - a declared sensitive column of a table: its style;
  * - a column of a view derived from a sensitive one (the catalog analysed the view): redacted;
- * - a column with no physical origin (an expression), or from a relation the catalog does not know,
- *   while the statement reads a relation holding sensitive columns (or one the catalog does not
- *   know): uncertain, so masked (fail closed);
+ * - a column with no physical origin (an expression), or from a relation the catalog does not know:
+ *   the lineage of the statement that produced the result (result i of a multi-statement string is
+ *   statement i; an EXECUTE is the statement it runs) says whether it derives from a sensitive
+ *   column (redacted) or not (the detectors);
+ * - such a column whose lineage is uncertain (or cannot be matched to the result), while the
+ *   statement reads a relation holding sensitive columns (or one the catalog does not know):
+ *   uncertain, so masked (fail closed);
  * - anything else: the content detectors.
  * Only for identities that are masked: the others get no masker at all.
  */
@@ -49,15 +59,17 @@ export function mysqlColumnPolicy(
   masking: NonNullable<Admitted["masking"]>,
   statementOf: (command: MysqlCommand) => ReadRelations | undefined,
   defaultSchema: () => string | undefined,
+  lexOptions: () => Omit<MysqlExposureOptions, "defaultSchema"> = () => ({}),
 ): {
-  decide(column: mysql.ColumnDefinition41, command: MysqlCommand): MysqlColumnPolicy;
+  decide(column: mysql.ColumnDefinition41, command: MysqlCommand, index?: number, resultIndex?: number): MysqlColumnPolicy;
   readsSensitive(command: MysqlCommand): boolean;
   guard(statement: ReadRelations, diagnosticsSensitive: boolean): string | undefined;
+  inference(statement: ReadRelations): { readonly action: "allow" | "review" | "deny"; readonly columns: readonly string[]; readonly reason: string } | undefined;
 } {
   const detect = masking.config.detectors === undefined ? "clear" : "detect";
   const reads = (command: MysqlCommand) => readsSensitive(statementOf(command)?.statements, indexCatalog(masking.catalog), defaultSchema(), "any");
   return {
-    decide(column, command) {
+    decide(column, command, index, resultIndex) {
       const tables = indexCatalog(masking.catalog);
       if (column.orgTable !== "" && column.orgName !== "") {
         const relation = tables.get(`${column.schema.toLowerCase()}.${column.orgTable.toLowerCase()}`);
@@ -68,6 +80,8 @@ export function mysqlColumnPolicy(
           return detect;
         }
       }
+      const output = index === undefined || resultIndex === undefined ? undefined : lineageOutput(statementOf(command)?.statements, resultIndex, index, column, masking.catalog, { ...lexOptions(), defaultSchema: defaultSchema() });
+      if (output !== undefined && output.uncertain.length === 0) return output.sources.length > 0 ? { style: "redact", label: output.sources.join(", ") } : detect;
       return reads(command) ? "uncertain" : detect;
     },
     readsSensitive: reads,
@@ -95,6 +109,16 @@ export function mysqlColumnPolicy(
         if (one.kind === "GET DIAGNOSTICS" && one.assignsVariables === true && diagnosticsSensitive) return DIAGNOSTICS_SENSITIVE;
       }
       return undefined;
+    },
+    /**
+     * Predicates and orderings on sensitive columns in the statements that run (WHERE, JOIN,
+     * HAVING, ORDER BY, GROUP BY, windows, in sub-queries too), from lineage, with the connection's
+     * `masking.inference` action: as PostgreSQL's. Undefined when there are none.
+     */
+    inference(statement) {
+      const columns = inferenceOf(statement.statements, masking.catalog, { ...lexOptions(), defaultSchema: defaultSchema() });
+      if (columns.length === 0) return undefined;
+      return { action: masking.config.inference, columns, reason: `predicates on sensitive columns can reveal their values: ${columns.join(", ")}` };
     },
   };
 }
@@ -150,3 +174,106 @@ function runsUnseenCode(statement: LineageStatement): boolean {
 }
 
 const SYSTEM_SCHEMAS = new Set(["information_schema", "performance_schema", "mysql", "sys"]);
+
+/** Statements after which results no longer match statements one to one (a procedure or a block may return several). */
+function shiftsResults(statement: LineageStatement): boolean {
+  return statement.executes !== undefined || statement.kind === "CALL" || statement.kind === "compound statement";
+}
+
+interface CachedLineage {
+  readonly catalog: MaskCatalog;
+  readonly key: string;
+  readonly exposure: TextExposure;
+}
+
+/** What lineage makes of one statement's text, over every reading of it. */
+interface TextExposure {
+  /** Undefined when the result columns cannot be listed, or readings disagree on them. */
+  readonly outputs: readonly MysqlExposureOutput[] | undefined;
+  readonly inference: readonly Inference[];
+}
+
+const lineages = new WeakMap<LineageStatement, CachedLineage>();
+
+function lineageOf(statement: LineageStatement & { readonly text: string }, catalog: MaskCatalog, options: MysqlExposureOptions): TextExposure {
+  const key = JSON.stringify([options.defaultSchema ?? null, options.ansiQuotes === true, options.noBackslashEscapes === true, options.pipesAsConcat === true]);
+  let cached = lineages.get(statement);
+  if (cached === undefined || cached.catalog !== catalog || cached.key !== key) {
+    cached = { catalog, key, exposure: exposureOf(statement.text, catalog, options) };
+    lineages.set(statement, cached);
+  }
+  return cached.exposure;
+}
+
+/**
+ * The lineage of output `index` of result `resultIndex`, when the result can be matched to its
+ * statement and the column to the output (same name when the output has one, and no `*` expanded
+ * from the catalog before it); undefined otherwise.
+ */
+function lineageOutput(
+  statements: readonly LineageStatement[] | undefined,
+  resultIndex: number,
+  index: number,
+  column: mysql.ColumnDefinition41,
+  catalog: MaskCatalog,
+  options: MysqlExposureOptions,
+): MysqlExposureOutput | undefined {
+  if (statements === undefined) return undefined;
+  if (statements.slice(0, resultIndex).some(shiftsResults)) return undefined;
+  const statement = statements[resultIndex];
+  if (statement?.text === undefined || shiftsResults(statement)) return undefined;
+  const output = lineageOf(statement as LineageStatement & { readonly text: string }, catalog, options).outputs?.[index];
+  if (output === undefined) return undefined;
+  if (output.name !== "" && output.name.toLowerCase() !== column.name.toLowerCase()) return undefined;
+  return output;
+}
+
+/**
+ * Lineage of a statement's text. It is lexed with the session's sql_mode, and also with each flag
+ * its characters could depend on flipped (a PREPAREd text was lexed with the mode of its time): an
+ * output is clean only if every reading says so, and inference findings are those of any reading.
+ */
+function exposureOf(text: string, catalog: MaskCatalog, options: MysqlExposureOptions): TextExposure {
+  let variants: MysqlExposureOptions[] = [options];
+  const flip = (flag: "ansiQuotes" | "noBackslashEscapes" | "pipesAsConcat") => (variants = variants.flatMap((variant) => [variant, { ...variant, [flag]: variant[flag] !== true }]));
+  if (text.includes('"')) flip("ansiQuotes");
+  if (text.includes("\\")) flip("noBackslashEscapes");
+  if (text.includes("||")) flip("pipesAsConcat");
+  let merged: MysqlExposureOutput[] | undefined;
+  let listed = true;
+  const inference = new Map<string, Inference>();
+  for (const variant of variants) {
+    const result = analyzeMysqlExposure(text, catalog.snapshot, variant);
+    const statement = result.ok && result.statements.length === 1 ? result.statements[0] : undefined;
+    for (const entry of statement?.inference ?? []) inference.set(`${entry.column}\u0000${entry.clause}`, entry);
+    // Positions after a `*` expanded from a catalog that may be stale cannot be trusted.
+    if (statement === undefined || statement.outputs.length === 0 || statement.expandsStar) listed = false;
+    else if (merged === undefined) merged = [...statement.outputs];
+    else if (merged.length !== statement.outputs.length) listed = false;
+    else
+      merged = merged.map((output, i) => {
+        const other = statement.outputs[i] as MysqlExposureOutput;
+        return {
+          name: output.name === other.name ? output.name : "",
+          sensitive: output.sensitive || other.sensitive,
+          sources: [...new Set([...output.sources, ...other.sources])].sort(),
+          uncertain: [...new Set([...output.uncertain, ...other.uncertain])],
+        };
+      });
+  }
+  return { outputs: listed ? merged : undefined, inference: [...inference.values()] };
+}
+
+/** The inference findings of the statements that run, `column (clause)`, following USE between them. */
+function inferenceOf(statements: readonly LineageStatement[], catalog: MaskCatalog, options: MysqlExposureOptions): string[] {
+  const found = new Set<string>();
+  let schema = options.defaultSchema;
+  for (const statement of statements) {
+    if (statement.text !== undefined) {
+      const exposure = lineageOf(statement as LineageStatement & { readonly text: string }, catalog, { ...options, defaultSchema: schema });
+      for (const entry of exposure.inference) found.add(`${entry.column} (${entry.clause.replace("_", " ")})`);
+    }
+    if (statement.useSchema !== undefined) schema = statement.useSchema;
+  }
+  return [...found];
+}

@@ -294,10 +294,11 @@ class MysqlSession {
           return analysis === undefined ? undefined : { statements: analysis.lineage };
         },
         () => this.#sqlState.schema,
+        () => this.#sqlState.options,
       );
       this.#columns = columns;
       this.#masker = new MysqlMasker(this.#tracker, {
-        columnPolicy: (column, _index, _resultIndex, command) => columns.decide(column, command),
+        columnPolicy: (column, index, resultIndex, command) => columns.decide(column, command, index, resultIndex),
         readsSensitive: (command) => columns.readsSensitive(command),
         ...(admitted.masking.config.detectors === undefined ? {} : { detectors: admitted.masking.config.detectors }),
         ...(admitted.masking.config.key === undefined ? {} : { key: admitted.masking.config.key }),
@@ -438,7 +439,16 @@ class MysqlSession {
     const decision = this.#decidePolicy(analysis);
     if (decision.effect === "deny" || this.#columns === undefined) return decision;
     const refused = this.#columns.guard({ statements: analysis.lineage }, this.#masker?.diagnosticsSensitive === true);
-    return refused === undefined ? decision : { effect: "deny", rule: "masking", reasons: [refused] };
+    if (refused !== undefined) return { effect: "deny", rule: "masking", reasons: [refused] };
+    // Predicates on sensitive columns let a masked reader infer values: `masking.inference` decides, as for PostgreSQL.
+    const inferred = this.#columns.inference({ statements: analysis.lineage });
+    if (inferred === undefined) return decision;
+    if (inferred.action === "allow") {
+      this.#recording?.note({ type: "inference", columns: [...inferred.columns] });
+      return decision;
+    }
+    if (inferred.action === "deny") return { effect: "deny", rule: "masking", reasons: [inferred.reason] };
+    return decision.effect === "review" ? { ...decision, reasons: [...decision.reasons, inferred.reason] } : { ...decision, effect: "review", rule: decision.rule ?? "masking", reasons: [...decision.reasons, inferred.reason] };
   }
 
   #decidePolicy(analysis: MysqlAnalysisSummary): StatementDecision {
