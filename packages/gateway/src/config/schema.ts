@@ -126,7 +126,7 @@ export const gatewayConfigSchema = z
     recordings: z.string().min(1).default("./data/recordings"),
     recording: z
       .object({
-        /** statement: each statement is on disk before it reaches the database; interval: grouped syncs, at most `interval` apart. */
+        /** statement: each statement is synced to disk before it reaches the database; interval: written before, synced at most `interval` later. */
         fsync: z.enum(["statement", "interval"]).default("statement"),
         interval: duration.default(10),
         /** Recordings (and ended sessions in the store) older than this are deleted. */

@@ -11,6 +11,10 @@ import { join } from "node:path";
  * are written behind it without syncing and synced when they close or at a checkpoint; after a
  * crash, `recoverJournal` appends to each session file what only the journal holds.
  *
+ * In interval mode a statement waits only for the journal's write (a killed gateway loses nothing:
+ * the kernel has the line) and the journal is synced at most `intervalMs` later, which bounds what a
+ * power failure can take.
+ *
  * Format: segments `<n>.wal`, lines `<session file, relative to the recordings dir>\t<line>\n`.
  */
 export interface Journal {
@@ -77,7 +81,8 @@ class FileJournal implements Journal {
   #waiters: Waiter[] = [];
   #running = false;
   #failed: unknown;
-  #lastSync = 0;
+  #syncDue = false;
+  #syncTimer: NodeJS.Timeout | undefined;
   #closed = false;
   /** Segments waiting for a checkpoint before they can go. */
   #retired: number[] = [];
@@ -107,15 +112,25 @@ class FileJournal implements Journal {
 
   durable(ticket: number): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(new Error("the recording journal failed earlier"));
-    if (ticket <= this.#synced) return Promise.resolve();
+    if (ticket <= this.#acknowledged()) return Promise.resolve();
     const promise = new Promise<void>((resolve, reject) => this.#waiters.push({ ticket, resolve, reject }));
     if (!this.#running) void this.#run();
     return promise;
   }
 
   /**
-   * One writer: writes everything queued in one call, then syncs if anyone waits for a line not
-   * yet synced. Lines queued during a sync go out together in the next round.
+   * What a waiter waits for. statement: the line is synced. interval: the line is written (in the
+   * kernel's hands, so a killed gateway loses nothing) and will be synced within the interval (a
+   * power failure may lose at most that much).
+   */
+  #acknowledged(): number {
+    return this.#options.fsync === "statement" ? this.#synced : this.#written;
+  }
+
+  /**
+   * One writer: writes everything queued in one call (O_DSYNC in statement mode, so the write is
+   * the sync); lines queued meanwhile go out together in the next round. In interval mode a sync
+   * follows at most `intervalMs` after the first unsynced write.
    */
   async #run(): Promise<void> {
     this.#running = true;
@@ -128,28 +143,20 @@ class FileJournal implements Journal {
           await this.#handle.write(text);
           this.#written = upTo;
           this.#segmentSize += Buffer.byteLength(text);
-          if (this.#options.fsync === "statement") {
-            // O_DSYNC: written is synced.
-            this.#synced = upTo;
-            this.#settle();
-            if (this.#segmentSize >= this.#options.segmentBytes && !this.#closed) await this.#rotate();
-          }
+          if (this.#options.fsync === "statement") this.#synced = upTo;
+          else this.#scheduleSync();
+          this.#settle();
+          if (this.#segmentSize >= this.#options.segmentBytes && !this.#closed) await this.#rotate();
           continue;
         }
-        if (!this.#waiters.some((waiter) => waiter.ticket > this.#synced)) break;
-        if (this.#options.fsync === "interval") {
-          const wait = this.#lastSync + this.#options.intervalMs - performance.now();
-          if (wait > 0) {
-            await new Promise((resolve) => setTimeout(resolve, wait));
-            continue;
-          }
+        if (this.#syncDue) {
+          this.#syncDue = false;
+          const upTo = this.#written;
+          await this.#handle.datasync();
+          this.#synced = upTo;
+          continue;
         }
-        const upTo = this.#written;
-        await this.#handle.datasync();
-        this.#lastSync = performance.now();
-        this.#synced = upTo;
-        this.#settle();
-        if (this.#segmentSize >= this.#options.segmentBytes && !this.#closed) await this.#rotate();
+        break;
       }
     } catch (error) {
       this.#failed = error;
@@ -164,10 +171,21 @@ class FileJournal implements Journal {
     }
   }
 
+  /** Interval mode: a sync at most `intervalMs` after the first write it covers, run by the writer. */
+  #scheduleSync(): void {
+    if (this.#syncTimer !== undefined) return;
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = undefined;
+      this.#syncDue = true;
+      if (!this.#running) void this.#run();
+    }, this.#options.intervalMs);
+    this.#syncTimer.unref();
+  }
+
   #settle(): void {
     const still: Waiter[] = [];
     for (const waiter of this.#waiters) {
-      if (waiter.ticket <= this.#synced) waiter.resolve();
+      if (waiter.ticket <= this.#acknowledged()) waiter.resolve();
       else still.push(waiter);
     }
     this.#waiters = still;
@@ -176,6 +194,10 @@ class FileJournal implements Journal {
   /** Begins a new segment; the old one is removed once a checkpoint put its lines in their session files. */
   async #rotate(): Promise<void> {
     const old = this.#handle;
+    if (this.#options.fsync === "interval") {
+      await old.datasync();
+      this.#synced = this.#written;
+    }
     this.#retired.push(this.#segment);
     this.#segment += 1;
     this.#handle = await openSegment(this.#options, this.#segment);
@@ -204,8 +226,10 @@ class FileJournal implements Journal {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#last() > this.#synced && this.#failed === undefined) await this.durable(this.#last()).catch(() => undefined);
+    if (this.#last() > this.#written && this.#failed === undefined) await this.durable(this.#last()).catch(() => undefined);
     while (this.#running || this.#checkpointing) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (this.#syncTimer !== undefined) clearTimeout(this.#syncTimer);
+    if (this.#failed === undefined && this.#synced < this.#written) await this.#handle.datasync().catch(() => undefined);
     await this.#handle.close();
   }
 

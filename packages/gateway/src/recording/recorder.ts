@@ -8,8 +8,10 @@ import { openJournal, recoverJournal, type Journal } from "./journal.js";
 export interface RecorderOptions {
   readonly dir: string;
   /**
-   * statement: every event is on disk (fdatasync) before the call that recorded it resolves;
-   * interval: syncs are grouped, at most `intervalMs` apart, and calls resolve after the next one.
+   * statement: every event is on disk (synced, through the gateway's journal) before the call that
+   * recorded it resolves; interval: calls resolve once the journal has written the event (a killed
+   * gateway loses nothing) and the journal is synced at most `intervalMs` later (what a power
+   * failure can lose).
    */
   readonly fsync: "statement" | "interval";
   readonly intervalMs: number;
