@@ -106,6 +106,21 @@ describe.each(paths)("through the %s", (name, open) => {
     }
   });
 
+  it("serves a mysql2 pool: concurrent queries and prepared statements on several connections", async () => {
+    const pool = mysql.createPool({ ...options(path), connectionLimit: 4 });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 24 }, async (_, index) => {
+          const [rows] = index % 2 === 0 ? await pool.query<mysql.RowDataPacket[]>("select ? * 2 as n", [index]) : await pool.execute<mysql.RowDataPacket[]>("select ? * 2 as n", [index]);
+          return Number(rows[0]?.n);
+        }),
+      );
+      expect(results).toEqual(Array.from({ length: 24 }, (_, index) => index * 2));
+    } finally {
+      await pool.end();
+    }
+  });
+
   it("round-trips every common type through prepared statements (binary protocol) and queries (text)", async () => {
     const values = [rowId, -5, 65_000, -8_000_000, "18446744073709551615", "-12345.678901", 1.5, 2.25, "2024-02-29", "2024-02-29 23:59:59.123456", "2024-03-01 00:00:00.123", "-12:34:56.789", 2024, "abc", "varchar ✓", "text ✓".repeat(50), Buffer.from([0, 1, 2, 3]), Buffer.from([255, 0, 7]), Buffer.alloc(3000, 9), '{"k": [1, "v"]}', "b", "x,z", Buffer.from([0x02, 0x01])];
     const columns = "id, ti, si, mi, bi, de, fl, db, d, dt, ts, t, y, c, vc, tx, bn, vb, bl, js, en, st, bt";
