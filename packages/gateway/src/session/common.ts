@@ -195,6 +195,19 @@ export async function reviewStatement(
   return { approved: false, message: `statement not approved (review ${id}): ${why}` };
 }
 
+/**
+ * Runs `send` (a message on to the database) once everything the session recorded so far is
+ * durable; if the recording cannot be written, `fail` ends the session when recording fails
+ * closed, else the message goes anyway.
+ */
+export function sendAfterRecording(scope: SessionScope, recording: SessionRecording | undefined, send: () => void, fail: () => void): void {
+  if (recording === undefined) {
+    send();
+    return;
+  }
+  recording.sync().then(send, () => (scope.services.recording.failClosed ? fail() : send()));
+}
+
 /** The end of a session: metrics, the log, the recording's session_end, and the store's end row. */
 export function endSessionBookkeeping(
   scope: SessionScope,

@@ -12,7 +12,7 @@ import { acceptMongoLogin, finishMongoLogin, MONGO_LISTENER_SERVER_DEFAULTS, mon
 import { buildMongoMaskCatalog, createMongoMasker, parseMongoField, type MongoMasker, type MongoMaskPlan, type MongoView } from "../mask/mongo/index.js";
 import type { MaskCatalog } from "../mask/index.js";
 import type { SessionRecording } from "../recording/index.js";
-import { admitSession, firstAgentMessage, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type Admitted, type SessionScope } from "./common.js";
+import { admitSession, firstAgentMessage, endSessionBookkeeping, sendAfterRecording, recordStatementDecision, reviewStatement, storeSessionStart, type Admitted, type SessionScope } from "./common.js";
 import type { GatewayServices, SessionTarget } from "./context.js";
 import type { StatementEvent } from "./postgres-statements.js";
 
@@ -428,15 +428,7 @@ class MongoSession {
         });
       }
     };
-    const recording = this.#recording;
-    if (recording === undefined) {
-      send();
-      return;
-    }
-    recording.sync().then(send, () => {
-      if (this.#services.recording.failClosed) this.#close("recording_failed");
-      else send();
-    });
+    sendAfterRecording(this.#scope(), this.#recording, send, () => this.#close("recording_failed"));
   }
 
   #onDecision(event: StatementEvent): void {

@@ -12,7 +12,7 @@ import { acceptMysqlLogin, MysqlHandshakeError, mysqlLoginErrors, refuseMysqlLog
 import { MysqlMasker } from "../mask/mysql-masker.js";
 import type { SessionRecording } from "../recording/index.js";
 import { MysqlResultRecorder } from "../recording/mysql-results.js";
-import { admitSession, firstAgentMessage, endSessionBookkeeping, recordStatementDecision, reviewStatement, storeSessionStart, type SessionScope } from "./common.js";
+import { admitSession, firstAgentMessage, endSessionBookkeeping, recordStatementDecision, reviewStatement, sendAfterRecording, storeSessionStart, type SessionScope } from "./common.js";
 import type { GatewayServices, SessionTarget } from "./context.js";
 import { mysqlColumnPolicy } from "./mysql-columns.js";
 import { MysqlResponseTracker, type MysqlCommand } from "./mysql-responses.js";
@@ -550,15 +550,7 @@ class MysqlSession {
       }
     };
     // The statement's record is durable before it reaches the database.
-    const recording = this.#recording;
-    if (recording === undefined) {
-      send();
-      return;
-    }
-    recording.sync().then(send, () => {
-      if (this.#services.recording.failClosed) this.#endSession({ code: 1105, sqlState: "HY000", message: "the session can no longer be recorded, so it ends" }, "recording_failed");
-      else send();
-    });
+    sendAfterRecording(this.#scope(), this.#recording, send, () => this.#endSession({ code: 1105, sqlState: "HY000", message: "the session can no longer be recorded, so it ends" }, "recording_failed"));
   }
 
   #onDecision(event: StatementEvent): void {
