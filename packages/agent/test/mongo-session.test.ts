@@ -9,7 +9,7 @@ import { Duplex } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { createAgentMetrics } from "../src/metrics.js";
 import { runMongoSession } from "../src/session/mongo.js";
-import type { LiveSession } from "../src/session/postgres.js";
+import type { LiveSession } from "../src/session/relay.js";
 import type { MongoTarget } from "../src/upstream/mongo.js";
 
 /**

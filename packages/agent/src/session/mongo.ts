@@ -1,12 +1,11 @@
 import { create, SessionRequestSchema, type OpenSession } from "@airlock/proto";
-import { createMongoFramer, MONGO_HEADER_BYTES, mongoOpcodes, type MongoMessage } from "@airlock/wire";
+import { createMongoFramer, MONGO_HEADER_BYTES, mongoOpcodes } from "@airlock/wire";
 import { UpstreamError } from "../upstream/errors.js";
 import { connectMongo, mongoAgentErrorCodes, mongoErrorCode, type MongoHelloFacts, type MongoTarget } from "../upstream/mongo.js";
-import type { SessionDeps } from "./postgres.js";
-import { openSessionCall, relaySession } from "./relay.js";
+import { batchOf, openSessionCall, relaySession, type RelayDeps } from "./relay.js";
 
 /** Dependencies of {@link runMongoSession}: those of a PostgreSQL session, with a MongoDB target. */
-export type MongoSessionDeps = Omit<SessionDeps, "target"> & { readonly target: MongoTarget; readonly agentVersion?: string };
+export type MongoSessionDeps = RelayDeps & { readonly target: MongoTarget; readonly agentVersion?: string };
 
 /**
  * The `opened` facts of a MongoDB session: what the server's hello said, under hello's own field
@@ -71,9 +70,15 @@ export async function runMongoSession(request: OpenSession, deps: MongoSessionDe
     login.socket,
     login.leftover,
     {
-      frame: (chunk) => framer.push(chunk),
-      checkFromDatabase: (messages) =>
-        messages.some((message) => (message as MongoMessage).opCode === mongoOpcodes.OP_COMPRESSED) ? "a compressed message, though no compression was negotiated" : undefined,
+      frame: (chunks) => batchOf(chunks.flatMap((chunk) => framer.push(chunk))),
+      checkFromDatabase: (batch) => {
+        let offset = 0;
+        for (const length of batch.lengths) {
+          if (batch.bytes.readInt32LE(offset + 12) === mongoOpcodes.OP_COMPRESSED) return "a compressed message, though no compression was negotiated";
+          offset += length;
+        }
+        return undefined;
+      },
       checkFromGateway: (frames) => frames.map(checkClientMessage).find((found) => found !== undefined),
       violationCode: errorCode(mongoAgentErrorCodes.ProtocolError, "ProtocolError"),
     },

@@ -2,11 +2,10 @@ import { create, SessionRequestSchema, type OpenSession } from "@airlock/proto";
 import { createMysqlFramer } from "@airlock/wire";
 import { UpstreamError } from "../upstream/errors.js";
 import { connectMysql, MysqlServerError, type MysqlTarget } from "../upstream/mysql.js";
-import type { SessionDeps } from "./postgres.js";
-import { openSessionCall, relaySession } from "./relay.js";
+import { batchOf, openSessionCall, relaySession, type RelayDeps } from "./relay.js";
 
 /** Dependencies of {@link runMysqlSession}: those of a PostgreSQL session, with a MySQL target. */
-export type MysqlSessionDeps = Omit<SessionDeps, "target"> & { readonly target: MysqlTarget };
+export type MysqlSessionDeps = RelayDeps & { readonly target: MysqlTarget };
 
 /**
  * Serves one MySQL session: opens the Session call, logs in to the server with the agent's own
@@ -60,5 +59,5 @@ export async function runMysqlSession(request: OpenSession, deps: MysqlSessionDe
   );
   const framer = createMysqlFramer({ maxMessageBytes: target.maxMessageBytes });
   // MySQL's KILL QUERY would need a second login; the gateway's cancel is PostgreSQL's only.
-  relaySession(request, deps, session, login.socket, login.leftover, { frame: (chunk) => framer.push(chunk) }, async () => undefined);
+  relaySession(request, deps, session, login.socket, login.leftover, { frame: (chunks) => batchOf(chunks.flatMap((chunk) => framer.push(chunk))) }, async () => undefined);
 }
