@@ -1,4 +1,5 @@
 import { analyzeMysql, type MysqlAnalysis, type MysqlAnalyzeOptions } from "./analyze.js";
+import { lruGet } from "../lru.js";
 
 /** Options of createMysqlAnalysisCache. */
 export interface MysqlAnalysisCacheOptions {
@@ -50,20 +51,7 @@ export function createMysqlAnalysisCache(options: MysqlAnalysisCacheOptions = {}
   return {
     analyze(sql, analyzeOptions) {
       if (sql.length > maxTextLength) return analyzeMysql(sql, analyzeOptions);
-      const key = keyOf(sql, analyzeOptions);
-      const hit = entries.get(key);
-      if (hit !== undefined) {
-        entries.delete(key);
-        entries.set(key, hit);
-        return hit;
-      }
-      const analysis = analyzeMysql(sql, analyzeOptions);
-      entries.set(key, analysis);
-      if (entries.size > max) {
-        const oldest = entries.keys().next();
-        if (oldest.done !== true) entries.delete(oldest.value);
-      }
-      return analysis;
+      return lruGet(entries, keyOf(sql, analyzeOptions), max, () => analyzeMysql(sql, analyzeOptions));
     },
     get size() {
       return entries.size;

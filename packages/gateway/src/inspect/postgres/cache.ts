@@ -1,4 +1,5 @@
 import { analyzePostgres, type Analysis, type AnalyzeOptions } from "./analyze.js";
+import { lruGet } from "../lru.js";
 
 /** Options of createAnalysisCache. */
 export interface AnalysisCacheOptions {
@@ -41,20 +42,7 @@ export function createAnalysisCache(options: AnalysisCacheOptions = {}): Analysi
   return {
     analyze(sql, analyzeOptions) {
       if (sql.length > maxTextLength) return analyzePostgres(sql, analyzeOptions);
-      const key = keyOf(sql, analyzeOptions);
-      const hit = entries.get(key);
-      if (hit !== undefined) {
-        entries.delete(key);
-        entries.set(key, hit);
-        return hit;
-      }
-      const analysis = analyzePostgres(sql, analyzeOptions);
-      entries.set(key, analysis);
-      if (entries.size > max) {
-        const oldest = entries.keys().next();
-        if (oldest.done !== true) entries.delete(oldest.value);
-      }
-      return analysis;
+      return lruGet(entries, keyOf(sql, analyzeOptions), max, () => analyzePostgres(sql, analyzeOptions));
     },
     get size() {
       return entries.size;
